@@ -1,0 +1,98 @@
+"""The one place where configuration becomes wired objects (DESIGN.md: Cosmic Python).
+
+``build`` checks what the server needs before it serves — the key file, a reachable database
+at the current schema (migrated at start on SQLite) — and raises ``ConfigError`` with one
+line when something is wrong.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.domains import DomainRegistry
+from ehcmpi.core.maintenance import MaintenanceService
+from ehcmpi.core.query import QueryService
+from ehcmpi.core.registration import RegistrationService
+from ehcmpi.crypto.errors import KeyFileError
+from ehcmpi.crypto.keys import load_keyfile
+from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.crypto.software import SoftwareCryptoProvider
+from ehcmpi.settings import ConfigError, Settings
+from ehcmpi.storage import migrate
+from ehcmpi.storage.engine import create_database_engine
+from ehcmpi.storage.uow import SqlUnitOfWorkFactory
+
+
+@dataclass
+class Container:
+    """Everything the adapters (FHIR, HL7 v2, CLI) need, wired once."""
+
+    settings: Settings
+    engine: Engine
+    crypto: CryptoProvider
+    uow: SqlUnitOfWorkFactory
+    audit: AuditLog
+    domains: DomainRegistry
+    registration: RegistrationService
+    query: QueryService
+    maintenance: MaintenanceService
+
+    def start(self) -> None:
+        self.audit.start()
+
+    def close(self) -> None:
+        self.audit.stop()
+        self.engine.dispose()
+
+
+def load_crypto(settings: Settings) -> CryptoProvider:
+    try:
+        return SoftwareCryptoProvider(load_keyfile(pathlib.Path(settings.keys.file)))
+    except KeyFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def open_database(settings: Settings) -> Engine:
+    """Connect, and migrate on SQLite (or when ``auto_migrate``); refuse a stale schema."""
+    engine = create_database_engine(settings.database.url, pool_size=settings.database.pool_size)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        if settings.auto_migrate:
+            migrate.upgrade(engine)
+        elif not migrate.is_current(engine):
+            raise ConfigError(
+                "数据库结构不是最新版本，请先运行 `ehcmpi db upgrade` "
+                "(database schema is not current; run `ehcmpi db upgrade`)"
+            )
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).splitlines()[0]
+        raise ConfigError(
+            f"无法连接数据库 (cannot use database) {engine.url.render_as_string()}: {reason}"
+        ) from None
+    return engine
+
+
+def build(settings: Settings, *, engine: Engine | None = None) -> Container:
+    crypto = load_crypto(settings)
+    engine = engine or open_database(settings)
+    uow = SqlUnitOfWorkFactory(engine, crypto)
+    audit = AuditLog(uow)
+    registration = RegistrationService(uow, crypto, audit, node_code=settings.node.code)
+    return Container(
+        settings=settings,
+        engine=engine,
+        crypto=crypto,
+        uow=uow,
+        audit=audit,
+        domains=settings.domain_registry(),
+        registration=registration,
+        query=QueryService(uow, audit),
+        maintenance=MaintenanceService(uow, audit, registration),
+    )

@@ -1,0 +1,258 @@
+"""Registration: 索引注册 and 建档 (guideline §4.1.2, §4.4.1; flows §5.1.1, §5.1.4, §5.1.6).
+
+Given demographics, documents and source identifiers, return the patient's master index and
+electronic health card ID, creating them if needed.  Idempotent under concurrency: the valid
+document's blind index and each source identifier are unique in the database, the new record
+is inserted with insert-on-conflict, and a writer that loses the race rolls back and finds
+the winner's record (never check-then-insert).
+
+A patient without any valid document (§5.1.6 信息缺失) gets a unique temporary archive number;
+when a valid document arrives later the same record gets its EHC ID, and the archive number
+stays on record as a retired identifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.documents import (
+    FLAG_NO_DOCUMENT,
+    CheckedDocuments,
+    check_demographics,
+    check_documents,
+    with_primary,
+)
+from ehcmpi.core.errors import CancelledError, ConflictError, DomainError
+from ehcmpi.core.model import (
+    Actor,
+    Demographics,
+    EhcAccount,
+    IdentityDocument,
+    PatientRecord,
+    PatientStatus,
+    PatientVersion,
+    RegistrationRequest,
+    RegistrationResult,
+    SourceIdentifier,
+)
+from ehcmpi.core.ports import UnitOfWork
+from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.terminology.pinyin import name_pinyin
+from ehcmpi.terminology.validators import check_document
+
+MAX_ATTEMPTS = 8
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_archive_no(now: dt.datetime) -> str:
+    """唯一档案号 for a patient without documents: ``TA`` + date + 8 random digits.
+
+    Uniqueness is enforced by the database; a collision makes the insert fail and retry.
+    """
+    return f"TA{now:%Y%m%d}{secrets.randbelow(10**8):08d}"
+
+
+def _derived(demographics: Demographics, documents: Sequence[IdentityDocument]) -> Demographics:
+    """Fill a missing birth date, gender and pinyin from what the documents encode."""
+    birth, gender = demographics.birth_date, demographics.gender
+    for doc in documents:
+        if doc.valid and (birth is None or gender is None):
+            check = check_document(doc.doc_type, doc.number)
+            birth = birth or check.birth_date
+            gender = gender or check.gender
+    pinyin = demographics.name_pinyin or (
+        name_pinyin(demographics.name) if demographics.name else None
+    )
+    return replace(demographics, birth_date=birth, gender=gender, name_pinyin=pinyin)
+
+
+class RegistrationService:
+    """Register single patients and batches; add documents to an existing record."""
+
+    def __init__(
+        self,
+        uow: Callable[..., UnitOfWork],
+        crypto: CryptoProvider,
+        audit: AuditLog,
+        *,
+        node_code: str,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._crypto = crypto
+        self._audit = audit
+        self._node = node_code
+        self._clock = clock
+
+    def register(self, request: RegistrationRequest, actor: Actor) -> RegistrationResult:
+        with self._audit.call(actor, "register") as call:
+            check_demographics(request.demographics)
+            checked = check_documents(request.documents, request.demographics, request.mode)
+            result = self._register_checked(request, checked, actor)
+            call.target = result.patient.mpi_id
+            call.detail = "created" if result.created else "existing"
+            return result
+
+    def register_batch(
+        self, requests: Sequence[RegistrationRequest], actor: Actor
+    ) -> list[RegistrationResult | DomainError]:
+        """Batch registration: each item commits on its own; one bad item spoils no other."""
+        results: list[RegistrationResult | DomainError] = []
+        for request in requests:
+            try:
+                results.append(self.register(request, actor))
+            except DomainError as exc:
+                results.append(exc)
+        return results
+
+    def _register_checked(
+        self, request: RegistrationRequest, checked: CheckedDocuments, actor: Actor
+    ) -> RegistrationResult:
+        demographics = _derived(request.demographics, checked.documents)
+        for _ in range(MAX_ATTEMPTS):
+            with self._uow(write=True) as uow:
+                owner = self._owner(uow, checked, request)
+                if owner is None:
+                    result = self._create(uow, demographics, checked, request, actor)
+                else:
+                    result = self._attach(uow, owner, demographics, checked, request, actor)
+                if result is not None:
+                    uow.commit()
+                    return result
+        raise ConflictError("并发注册冲突，请重试 (registration kept conflicting; retry)")
+
+    def _owner(
+        self, uow: UnitOfWork, checked: CheckedDocuments, request: RegistrationRequest
+    ) -> str | None:
+        owners: dict[str, str] = {}
+        for doc in checked.valid:
+            mpi_id = uow.patients.find_by_document(doc.doc_type, doc.number)
+            if mpi_id:
+                owners.setdefault(mpi_id, f"证件 {doc.doc_type}")
+        for sid in request.source_ids:
+            mpi_id = uow.patients.find_by_source(sid)
+            if mpi_id:
+                owners.setdefault(mpi_id, f"{sid.system}|{sid.value}")
+        if len(owners) > 1:
+            raise ConflictError(
+                "证件或标识属于不同的患者: "
+                + ", ".join(owners.values())
+                + " (identifiers belong to different patients)"
+            )
+        return next(iter(owners), None)
+
+    def _create(
+        self,
+        uow: UnitOfWork,
+        demographics: Demographics,
+        checked: CheckedDocuments,
+        request: RegistrationRequest,
+        actor: Actor,
+    ) -> RegistrationResult | None:
+        now = self._clock()
+        mpi_id = self._crypto.new_mpi_id(self._node)
+        documents = with_primary(checked.documents)
+        primary = next((d for d in documents if d.primary), None)
+        ehc_id = self._ehc_id(mpi_id, primary)
+        patient = PatientRecord(
+            mpi_id=mpi_id,
+            demographics=demographics,
+            ehc_id=ehc_id,
+            archive_no=None if primary else new_archive_no(now),
+            documents=documents,
+            source_ids=tuple(dict.fromkeys(request.source_ids)),
+            data_quality=checked.flags,
+            created_at=now,
+            updated_at=now,
+        )
+        if not uow.patients.insert(patient):
+            return None
+        if primary and ehc_id:
+            uow.accounts.add(EhcAccount(ehc_id, mpi_id, primary.doc_type, issued_at=now))
+        uow.patients.add_version(PatientVersion(mpi_id, 1, "create", actor.name, now, patient))
+        return RegistrationResult(patient, created=True, ehc_issued=ehc_id is not None)
+
+    def _ehc_id(self, mpi_id: str, primary: IdentityDocument | None) -> str | None:
+        if primary is None:
+            return None
+        return self._crypto.ehc_id(mpi_id, primary.doc_type, primary.number)
+
+    def _attach(
+        self,
+        uow: UnitOfWork,
+        mpi_id: str,
+        demographics: Demographics,
+        checked: CheckedDocuments,
+        request: RegistrationRequest,
+        actor: Actor,
+    ) -> RegistrationResult | None:
+        """Add what the request brings to an existing record; issue its EHC ID if due."""
+        current = uow.patients.get(mpi_id)
+        if current is None:
+            return None
+        if current.status is PatientStatus.CANCELLED:
+            raise CancelledError(
+                f"患者索引 {mpi_id} 已注销，需管理员恢复 (index cancelled; an administrator "
+                "may restore it)"
+            )
+        return self.attach(uow, current, demographics, checked, request.source_ids, actor)
+
+    def attach(
+        self,
+        uow: UnitOfWork,
+        current: PatientRecord,
+        demographics: Demographics,
+        checked: CheckedDocuments,
+        source_ids: Sequence[SourceIdentifier],
+        actor: Actor,
+    ) -> RegistrationResult | None:
+        now = self._clock()
+        known = {(d.doc_type, d.number) for d in current.documents}
+        new_docs = [d for d in checked.documents if (d.doc_type, d.number) not in known]
+        issue = current.ehc_id is None and any(d.valid for d in new_docs)
+        if issue:
+            new_docs = list(with_primary(tuple(new_docs)))
+        for doc in new_docs:
+            if not uow.patients.add_document(current.mpi_id, doc):
+                return None
+        new_sids = [s for s in dict.fromkeys(source_ids) if s not in current.source_ids]
+        for sid in new_sids:
+            if not uow.patients.add_source_id(current.mpi_id, sid):
+                return None
+        primary = next((d for d in new_docs if d.primary), None)
+        ehc_id = self._ehc_id(current.mpi_id, primary) if issue else current.ehc_id
+        documents = current.documents + tuple(new_docs)
+        has_valid = any(d.valid for d in documents)
+        flags = [
+            f
+            for f in current.data_quality + checked.flags
+            if not (f == FLAG_NO_DOCUMENT and has_valid)
+        ]
+        updated = current.with_changes(
+            demographics=current.demographics.filled_from(demographics),
+            ehc_id=ehc_id,
+            documents=documents,
+            source_ids=current.source_ids + tuple(new_sids),
+            data_quality=tuple(dict.fromkeys(flags)),
+            version=current.version + 1,
+            updated_at=now,
+        )
+        if updated == current.with_changes(version=current.version + 1, updated_at=now):
+            return RegistrationResult(current, created=False, ehc_issued=False)
+        if not uow.patients.update(updated, current.version):
+            return None
+        if issue and primary and ehc_id:
+            uow.accounts.add(EhcAccount(ehc_id, current.mpi_id, primary.doc_type, issued_at=now))
+        action = "issue-ehc" if issue else "attach"
+        uow.patients.add_version(
+            PatientVersion(current.mpi_id, updated.version, action, actor.name, now, updated)
+        )
+        return RegistrationResult(updated, created=False, ehc_issued=issue)

@@ -1,0 +1,156 @@
+"""Configuration: a TOML file (``--config`` / ``EHCMPI_CONFIG``), environment, command line.
+
+Validated at start: a wrong key, a wrong type or a bad value stops the server with one clear
+line (``ConfigError``), never a traceback.
+
+    [server]     http_host http_port mllp_host mllp_port
+    [database]   url auto_migrate pool_size
+    [node]       code name
+    [keys]       file
+    [[identifier_domains]]  namespace oid system name source
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tomllib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ehcmpi.core.domains import DomainRegistry, IdentifierDomain
+
+DEFAULT_DATABASE_URL = "sqlite:///data/ehcmpi.db"
+DEFAULT_KEY_FILE = "data/ehcmpi.key"
+
+
+class ConfigError(Exception):
+    """A configuration problem, as one line for the operator."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = Field(2575, ge=0, le=65535)
+    http_workers: int = Field(1, ge=1, le=64)
+
+
+class DatabaseSettings(_Section):
+    url: str = DEFAULT_DATABASE_URL
+    auto_migrate: bool | None = None
+    pool_size: int = Field(20, ge=1, le=500)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return url
+
+
+class NodeSettings(_Section):
+    code: str = Field("EHCMPI-LOCAL", min_length=1, max_length=64)
+    name: str = "ehcmpi"
+
+
+class KeySettings(_Section):
+    file: str = DEFAULT_KEY_FILE
+
+
+class DomainSettings(_Section):
+    namespace: str = Field(min_length=1)
+    oid: str = Field(pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$")
+    system: str | None = None
+    name: str = ""
+    source: str | None = None
+
+    def to_domain(self) -> IdentifierDomain:
+        return IdentifierDomain(
+            namespace=self.namespace,
+            oid=self.oid,
+            system=self.system or f"urn:oid:{self.oid}",
+            name=self.name or self.namespace,
+            source=self.source,
+        )
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    node: NodeSettings = NodeSettings()
+    keys: KeySettings = KeySettings()
+    identifier_domains: tuple[DomainSettings, ...] = ()
+
+    def domain_registry(self) -> DomainRegistry:
+        return DomainRegistry(d.to_domain() for d in self.identifier_domains)
+
+    @property
+    def auto_migrate(self) -> bool:
+        if self.database.auto_migrate is not None:
+            return self.database.auto_migrate
+        return self.database.url.startswith("sqlite:")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"未知配置项 '{where}' (unknown key)"
+    return f"配置项 '{where}' 无效: {first['msg']} (invalid value)"
+
+
+def _read_toml(path: pathlib.Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"配置文件不存在 (config file not found): {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"配置文件格式错误 (invalid TOML) {path}: {exc}") from None
+
+
+def load_settings(
+    config_file: str | None = None,
+    *,
+    database_url: str | None = None,
+    http_port: int | None = None,
+    mllp_port: int | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge file, environment (``EHCMPI_CONFIG``, ``EHCMPI_DATABASE_URL``) and options."""
+    env = os.environ if environ is None else environ
+    path = config_file or env.get("EHCMPI_CONFIG")
+    raw: dict[str, Any] = _read_toml(pathlib.Path(path)) if path else {}
+    overrides = {
+        ("database", "url"): database_url or env.get("EHCMPI_DATABASE_URL"),
+        ("server", "http_port"): http_port,
+        ("server", "mllp_port"): mllp_port,
+    }
+    for (section, key), value in overrides.items():
+        if value is not None:
+            if not isinstance(raw.setdefault(section, {}), dict):
+                raise ConfigError(f"配置节 '{section}' 必须是表 (section must be a table)")
+            raw[section][key] = value
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    _check_domains(settings)
+    return settings
+
+
+def _check_domains(settings: Settings) -> None:
+    seen: set[str] = set()
+    for domain in settings.identifier_domains:
+        d = domain.to_domain()
+        for key in (f"namespace:{d.namespace}", f"oid:{d.oid}", f"system:{d.system}"):
+            if key in seen:
+                raise ConfigError(f"标识域重复 (duplicate identifier domain) {key}")
+            seen.add(key)

@@ -1,0 +1,106 @@
+"""JSON form of domain records, for version snapshots and address columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+
+from ehcmpi.core.model import (
+    Address,
+    Demographics,
+    IdentityDocument,
+    PatientRecord,
+    PatientStatus,
+    SourceIdentifier,
+)
+
+
+def _address_dict(address: Address) -> dict[str, str]:
+    return {k: v for k in Address.__slots__ if (v := getattr(address, k)) is not None}
+
+
+def addresses_to_json(addresses: tuple[Address, ...]) -> str | None:
+    if not addresses:
+        return None
+    return orjson.dumps([_address_dict(a) for a in addresses]).decode()
+
+
+def addresses_from_json(text: str | None) -> tuple[Address, ...]:
+    if not text:
+        return ()
+    return tuple(Address(**item) for item in orjson.loads(text))
+
+
+def flags_to_json(flags: tuple[str, ...]) -> str | None:
+    return orjson.dumps(list(flags)).decode() if flags else None
+
+
+def flags_from_json(text: str | None) -> tuple[str, ...]:
+    return tuple(orjson.loads(text)) if text else ()
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _datetime(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def record_to_json(record: PatientRecord) -> bytes:
+    d = record.demographics
+    return orjson.dumps(
+        {
+            "mpi_id": record.mpi_id,
+            "ehc_id": record.ehc_id,
+            "archive_no": record.archive_no,
+            "status": record.status.value,
+            "parent_id": record.parent_id,
+            "version": record.version,
+            "data_quality": list(record.data_quality),
+            "created_at": record.created_at.isoformat() if record.created_at else None,
+            "updated_at": record.updated_at.isoformat() if record.updated_at else None,
+            "demographics": {
+                "name": d.name,
+                "name_pinyin": d.name_pinyin,
+                "gender": d.gender,
+                "birth_date": d.birth_date.isoformat() if d.birth_date else None,
+                "ethnicity": d.ethnicity,
+                "phones": list(d.phones),
+                "addresses": [_address_dict(a) for a in d.addresses],
+            },
+            "documents": [
+                [x.doc_type, x.number, x.valid, x.reason, x.primary] for x in record.documents
+            ],
+            "source_ids": [[s.system, s.value] for s in record.source_ids],
+        }
+    )
+
+
+def record_from_json(data: bytes) -> PatientRecord:
+    raw: dict[str, Any] = orjson.loads(data)
+    d = raw["demographics"]
+    return PatientRecord(
+        mpi_id=raw["mpi_id"],
+        ehc_id=raw["ehc_id"],
+        archive_no=raw["archive_no"],
+        status=PatientStatus(raw["status"]),
+        parent_id=raw["parent_id"],
+        version=raw["version"],
+        data_quality=tuple(raw["data_quality"]),
+        created_at=_datetime(raw["created_at"]),
+        updated_at=_datetime(raw["updated_at"]),
+        demographics=Demographics(
+            name=d["name"],
+            name_pinyin=d["name_pinyin"],
+            gender=d["gender"],
+            birth_date=_date(d["birth_date"]),
+            ethnicity=d["ethnicity"],
+            phones=tuple(d["phones"]),
+            addresses=tuple(Address(**a) for a in d["addresses"]),
+        ),
+        documents=tuple(IdentityDocument(*x) for x in raw["documents"]),
+        source_ids=tuple(SourceIdentifier(*s) for s in raw["source_ids"]),
+    )

@@ -1,0 +1,59 @@
+"""Schema migrations with Alembic (``ehcmpi db upgrade``; applied at start on SQLite).
+
+On PostgreSQL the upgrade holds an advisory lock so that two replicas starting together do
+not both migrate.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS = pathlib.Path(__file__).with_name("migrations")
+LOCK_KEY = 7_301_020_231  # arbitrary, fixed: "ehcmpi schema"
+
+
+def _config(conn: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def is_current(engine: Engine) -> bool:
+    return current_revision(engine) == head_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({LOCK_KEY})")
+            conn.commit()
+        try:
+            command.upgrade(_config(conn), revision)
+            conn.commit()
+        finally:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({LOCK_KEY})")
+                conn.commit()
+
+
+def revision(message: str, engine: Engine) -> None:
+    """Autogenerate a new migration from ``tables.metadata`` (developers only)."""
+    with engine.connect() as conn:
+        command.revision(_config(conn), message=message, autogenerate=True)

@@ -1,0 +1,301 @@
+"""SQL implementation of the patient repository port (``ehcmpi.core.ports``).
+
+Protection at rest happens here (guideline §6.3): document and phone numbers are written as
+SM4-GCM ciphertext with an HMAC-SM3 blind index, version snapshots as ciphertext.  Inserts
+that must be unique use insert-on-conflict-do-nothing and report a lost race as ``False``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ehcmpi.core.model import (
+    Demographics,
+    FuzzyQuery,
+    IdentityDocument,
+    PatientRecord,
+    PatientStatus,
+    PatientVersion,
+    SourceIdentifier,
+)
+from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.storage import codec
+from ehcmpi.storage.tables import (
+    patient_documents,
+    patient_phones,
+    patient_versions,
+    patients,
+    source_identifiers,
+)
+from ehcmpi.terminology.pinyin import has_cjk, pinyin_key
+
+DOC_CONTEXT = "document.number"
+PHONE_CONTEXT = "patient.phone"
+SNAPSHOT_CONTEXT = "patient.snapshot"
+PHONE_KIND = "patient.phone"
+PREFIX_END = "\uffff"
+
+
+def document_kind(doc_type: str) -> str:
+    return f"document.{doc_type}"
+
+
+def insert_ignoring_conflicts(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING; the number of rows actually written."""
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c[key])
+    return len(conn.execute(stmt, list(rows)).all())
+
+
+class SqlPatientRepository:
+    def __init__(self, conn: Connection, crypto: CryptoProvider) -> None:
+        self._conn = conn
+        self._crypto = crypto
+
+    # --- lookups -------------------------------------------------------------------------
+
+    def _scalar(self, stmt: sa.Select[Any]) -> str | None:
+        value = self._conn.execute(stmt).scalar()
+        return str(value) if value is not None else None
+
+    def find_by_document(self, doc_type: str, number: str) -> str | None:
+        bidx = self._crypto.blind_index(document_kind(doc_type), number)
+        c = patient_documents.c
+        return self._scalar(sa.select(c.mpi_id).where(c.number_bidx == bidx, c.valid))
+
+    def find_by_source(self, identifier: SourceIdentifier) -> str | None:
+        c = source_identifiers.c
+        stmt = sa.select(c.mpi_id).where(c.system == identifier.system, c.value == identifier.value)
+        return self._scalar(stmt)
+
+    def find_by_ehc_id(self, ehc_id: str) -> str | None:
+        return self._scalar(sa.select(patients.c.mpi_id).where(patients.c.ehc_id == ehc_id))
+
+    def find_by_archive_no(self, archive_no: str) -> str | None:
+        stmt = sa.select(patients.c.mpi_id).where(patients.c.archive_no == archive_no)
+        return self._scalar(stmt)
+
+    def get(self, mpi_id: str) -> PatientRecord | None:
+        found = self._load([mpi_id])
+        return found[0] if found else None
+
+    def search(self, query: FuzzyQuery) -> list[PatientRecord]:
+        c = patients.c
+        stmt = sa.select(c.mpi_id).where(c.status == PatientStatus.ACTIVE.value)
+        if query.name:
+            name = query.name.strip()
+            column, prefix = (c.name, name) if has_cjk(name) else (c.pinyin_key, pinyin_key(name))
+            stmt = stmt.where(column >= prefix, column < prefix + PREFIX_END)
+        if query.birth_date:
+            stmt = stmt.where(c.birth_date == query.birth_date)
+        if query.gender:
+            stmt = stmt.where(c.gender == query.gender)
+        if query.phone:
+            bidx = self._crypto.blind_index(PHONE_KIND, query.phone.strip())
+            phones = sa.select(patient_phones.c.mpi_id).where(patient_phones.c.phone_bidx == bidx)
+            stmt = stmt.where(c.mpi_id.in_(phones))
+        stmt = stmt.order_by(c.pinyin_key, c.mpi_id).limit(query.limit)
+        ids = [row[0] for row in self._conn.execute(stmt)]
+        return self._load(ids)
+
+    def count(self) -> int:
+        return int(
+            self._conn.execute(sa.select(sa.func.count()).select_from(patients)).scalar_one()
+        )
+
+    # --- loading -------------------------------------------------------------------------
+
+    def _children(self, table: sa.Table, ids: Sequence[str]) -> dict[str, list[Any]]:
+        grouped: dict[str, list[Any]] = defaultdict(list)
+        stmt = sa.select(table).where(table.c.mpi_id.in_(ids)).order_by(table.c.id)
+        for row in self._conn.execute(stmt):
+            grouped[row.mpi_id].append(row)
+        return grouped
+
+    def _load(self, ids: Sequence[str]) -> list[PatientRecord]:
+        if not ids:
+            return []
+        rows = {
+            r.mpi_id: r
+            for r in self._conn.execute(patients.select().where(patients.c.mpi_id.in_(ids)))
+        }
+        docs = self._children(patient_documents, ids)
+        sids = self._children(source_identifiers, ids)
+        phones = self._children(patient_phones, ids)
+        return [self._record(rows[i], docs[i], sids[i], phones[i]) for i in ids if i in rows]
+
+    def _record(
+        self, row: Any, docs: Iterable[Any], sids: Iterable[Any], phones: Iterable[Any]
+    ) -> PatientRecord:
+        decrypt = self._crypto.decrypt_field
+        return PatientRecord(
+            mpi_id=row.mpi_id,
+            ehc_id=row.ehc_id,
+            archive_no=row.archive_no,
+            status=PatientStatus(row.status),
+            parent_id=row.parent_id,
+            version=row.version,
+            data_quality=codec.flags_from_json(row.data_quality),
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+            demographics=Demographics(
+                name=row.name,
+                name_pinyin=row.name_pinyin,
+                gender=row.gender,
+                birth_date=row.birth_date,
+                ethnicity=row.ethnicity,
+                phones=tuple(
+                    decrypt(p.phone_enc, PHONE_CONTEXT)
+                    for p in sorted(phones, key=lambda p: p.position)
+                ),
+                addresses=codec.addresses_from_json(row.addresses),
+            ),
+            documents=tuple(
+                IdentityDocument(
+                    d.doc_type, decrypt(d.number_enc, DOC_CONTEXT), d.valid, d.reason, d.is_primary
+                )
+                for d in docs
+            ),
+            source_ids=tuple(SourceIdentifier(s.system, s.value) for s in sids),
+        )
+
+    # --- writes --------------------------------------------------------------------------
+
+    def _patient_row(self, p: PatientRecord) -> dict[str, Any]:
+        d = p.demographics
+        return {
+            "mpi_id": p.mpi_id,
+            "ehc_id": p.ehc_id,
+            "archive_no": p.archive_no,
+            "status": p.status.value,
+            "parent_id": p.parent_id,
+            "name": d.name,
+            "name_pinyin": d.name_pinyin,
+            "pinyin_key": pinyin_key(d.name) if d.name else None,
+            "gender": d.gender,
+            "birth_date": d.birth_date,
+            "ethnicity": d.ethnicity,
+            "addresses": codec.addresses_to_json(d.addresses),
+            "data_quality": codec.flags_to_json(p.data_quality),
+            "version": p.version,
+            "created_at": p.created_at or _now(),
+            "updated_at": p.updated_at or _now(),
+        }
+
+    def _document_row(self, mpi_id: str, doc: IdentityDocument) -> dict[str, Any]:
+        return {
+            "mpi_id": mpi_id,
+            "doc_type": doc.doc_type,
+            "number_enc": self._crypto.encrypt_field(doc.number, DOC_CONTEXT),
+            "number_bidx": self._crypto.blind_index(document_kind(doc.doc_type), doc.number),
+            "valid": doc.valid,
+            "reason": doc.reason,
+            "is_primary": doc.primary,
+            "created_at": _now(),
+        }
+
+    def _write_phones(self, mpi_id: str, phones: tuple[str, ...]) -> None:
+        rows = [
+            {
+                "mpi_id": mpi_id,
+                "position": i,
+                "phone_enc": self._crypto.encrypt_field(phone, PHONE_CONTEXT),
+                "phone_bidx": self._crypto.blind_index(PHONE_KIND, phone),
+            }
+            for i, phone in enumerate(phones)
+        ]
+        if rows:
+            self._conn.execute(patient_phones.insert(), rows)
+
+    def insert(self, patient: PatientRecord) -> bool:
+        if not insert_ignoring_conflicts(
+            self._conn, patients, [self._patient_row(patient)], "mpi_id"
+        ):
+            return False
+        docs = [self._document_row(patient.mpi_id, d) for d in patient.documents]
+        if insert_ignoring_conflicts(self._conn, patient_documents, docs, "id") < len(docs):
+            return False
+        sids = [_sid_row(patient.mpi_id, s) for s in patient.source_ids]
+        if insert_ignoring_conflicts(self._conn, source_identifiers, sids, "id") < len(sids):
+            return False
+        self._write_phones(patient.mpi_id, patient.demographics.phones)
+        return True
+
+    def add_document(self, mpi_id: str, document: IdentityDocument) -> bool:
+        row = self._document_row(mpi_id, document)
+        return insert_ignoring_conflicts(self._conn, patient_documents, [row], "id") == 1
+
+    def add_source_id(self, mpi_id: str, identifier: SourceIdentifier) -> bool:
+        row = _sid_row(mpi_id, identifier)
+        return insert_ignoring_conflicts(self._conn, source_identifiers, [row], "id") == 1
+
+    def update(self, patient: PatientRecord, expected_version: int) -> bool:
+        values = self._patient_row(patient)
+        del values["mpi_id"], values["created_at"]
+        c = patients.c
+        stmt = (
+            patients.update()
+            .where(c.mpi_id == patient.mpi_id, c.version == expected_version)
+            .values(**values)
+        )
+        if self._conn.execute(stmt).rowcount != 1:
+            return False
+        self._conn.execute(patient_phones.delete().where(patient_phones.c.mpi_id == patient.mpi_id))
+        self._write_phones(patient.mpi_id, patient.demographics.phones)
+        return True
+
+    def add_version(self, version: PatientVersion) -> None:
+        snapshot = self._crypto.encrypt_field(
+            codec.record_to_json(version.snapshot).decode(), SNAPSHOT_CONTEXT
+        )
+        self._conn.execute(
+            patient_versions.insert().values(
+                mpi_id=version.mpi_id,
+                version=version.version,
+                action=version.action,
+                actor=version.actor,
+                at=version.at,
+                snapshot_enc=snapshot,
+            )
+        )
+
+    def versions(self, mpi_id: str) -> list[PatientVersion]:
+        c = patient_versions.c
+        stmt = sa.select(patient_versions).where(c.mpi_id == mpi_id).order_by(c.version)
+        return [
+            PatientVersion(
+                r.mpi_id,
+                r.version,
+                r.action,
+                r.actor,
+                _aware(r.at),
+                codec.record_from_json(
+                    self._crypto.decrypt_field(r.snapshot_enc, SNAPSHOT_CONTEXT).encode()
+                ),
+            )
+            for r in self._conn.execute(stmt)
+        ]
+
+
+def _sid_row(mpi_id: str, sid: SourceIdentifier) -> dict[str, Any]:
+    return {"mpi_id": mpi_id, "system": sid.system, "value": sid.value, "created_at": _now()}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite returns naive datetimes; every timestamp here is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,78 @@
+"""SQL repositories for EHC accounts (guideline §4.2.2) and the call audit (§4.1.1)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ehcmpi.core.model import AuditEntry, EhcAccount, EhcAccountStatus, EhcCardKind
+from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
+from ehcmpi.storage.tables import audit_log, ehc_accounts
+
+
+class SqlEhcAccountRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, account: EhcAccount) -> bool:
+        row = {
+            "ehc_id": account.ehc_id,
+            "mpi_id": account.mpi_id,
+            "doc_type": account.doc_type,
+            "status": account.status.value,
+            "kind": account.kind.value,
+            "issued_at": account.issued_at,
+        }
+        return insert_ignoring_conflicts(self._conn, ehc_accounts, [row], "ehc_id") == 1
+
+    def get(self, ehc_id: str) -> EhcAccount | None:
+        row = self._conn.execute(
+            sa.select(ehc_accounts).where(ehc_accounts.c.ehc_id == ehc_id)
+        ).first()
+        if row is None:
+            return None
+        return EhcAccount(
+            row.ehc_id,
+            row.mpi_id,
+            row.doc_type,
+            EhcAccountStatus(row.status),
+            EhcCardKind(row.kind),
+            _aware(row.issued_at),
+        )
+
+
+class SqlAuditRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def record(self, entry: AuditEntry) -> None:
+        self._conn.execute(
+            audit_log.insert().values(
+                at=entry.at,
+                actor=entry.actor,
+                channel=entry.channel,
+                action=entry.action,
+                outcome=entry.outcome,
+                duration_ms=entry.duration_ms,
+                target=entry.target,
+                detail=entry.detail,
+            )
+        )
+
+    def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
+        stmt = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if action:
+            stmt = stmt.where(audit_log.c.action == action)
+        return [
+            AuditEntry(
+                _aware(r.at),
+                r.actor,
+                r.channel,
+                r.action,
+                r.outcome,
+                r.duration_ms,
+                r.target,
+                r.detail,
+            )
+            for r in self._conn.execute(stmt)
+        ]

@@ -1,0 +1,51 @@
+"""The SQL unit of work: one connection, one transaction (``ehcmpi.core.ports.UnitOfWork``)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection, Engine, RootTransaction
+
+from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.storage.engine import write_options
+from ehcmpi.storage.patients import SqlPatientRepository
+from ehcmpi.storage.records import SqlAuditRepository, SqlEhcAccountRepository
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine, crypto: CryptoProvider, *, write: bool = False) -> None:
+        self._engine = engine
+        self._crypto = crypto
+        self._write = write
+        self._conn: Connection | None = None
+        self._tx: RootTransaction | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        conn = self._engine.connect()
+        if self._write:
+            conn = conn.execution_options(**write_options(self._engine))
+        self._conn = conn
+        self._tx = conn.begin()
+        self.patients = SqlPatientRepository(conn, self._crypto)
+        self.accounts = SqlEhcAccountRepository(conn)
+        self.audit = SqlAuditRepository(conn)
+        return self
+
+    def commit(self) -> None:
+        assert self._tx is not None
+        self._tx.commit()
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._conn is not None and self._tx is not None
+        if self._tx.is_active:
+            self._tx.rollback()
+        self._conn.close()
+
+
+class SqlUnitOfWorkFactory:
+    """Makes units of work on one engine: ``factory(write=True)`` for a writing transaction."""
+
+    def __init__(self, engine: Engine, crypto: CryptoProvider) -> None:
+        self.engine = engine
+        self._crypto = crypto
+
+    def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self._crypto, write=write)
