@@ -57,25 +57,39 @@ def load_crypto(settings: Settings) -> CryptoProvider:
         raise ConfigError(str(exc)) from None
 
 
-def open_database(settings: Settings) -> Engine:
-    """Connect, and migrate on SQLite (or when ``auto_migrate``); refuse a stale schema."""
+def _unusable(engine: Engine, exc: sa.exc.SQLAlchemyError) -> ConfigError:
+    engine.dispose()
+    reason = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).splitlines()[0]
+    return ConfigError(
+        f"无法连接数据库 (cannot use database) {engine.url.render_as_string()}: {reason}"
+    )
+
+
+def connect_database(settings: Settings) -> Engine:
+    """An engine on a reachable database, or ``ConfigError`` in one line."""
     engine = create_database_engine(settings.database.url, pool_size=settings.database.pool_size)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        if settings.auto_migrate:
+    except sa.exc.SQLAlchemyError as exc:
+        raise _unusable(engine, exc) from None
+    return engine
+
+
+def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Engine:
+    """Connect, and migrate on SQLite (or when ``auto_migrate``); refuse a stale schema."""
+    engine = connect_database(settings)
+    try:
+        if settings.auto_migrate if migrate_now is None else migrate_now:
             migrate.upgrade(engine)
         elif not migrate.is_current(engine):
+            engine.dispose()
             raise ConfigError(
                 "数据库结构不是最新版本，请先运行 `ehcmpi db upgrade` "
                 "(database schema is not current; run `ehcmpi db upgrade`)"
             )
     except sa.exc.SQLAlchemyError as exc:
-        engine.dispose()
-        reason = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).splitlines()[0]
-        raise ConfigError(
-            f"无法连接数据库 (cannot use database) {engine.url.render_as_string()}: {reason}"
-        ) from None
+        raise _unusable(engine, exc) from None
     return engine
 
 

@@ -77,9 +77,14 @@ class AuditRepository(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction; leaving the ``with`` block without ``commit`` rolls back."""
 
-    patients: PatientRepository
-    accounts: EhcAccountRepository
-    audit: AuditRepository
+    @property
+    def patients(self) -> PatientRepository: ...
+
+    @property
+    def accounts(self) -> EhcAccountRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -11,6 +11,10 @@ from ehcmpi.storage.records import SqlAuditRepository, SqlEhcAccountRepository
 
 
 class SqlUnitOfWork:
+    patients: SqlPatientRepository
+    accounts: SqlEhcAccountRepository
+    audit: SqlAuditRepository
+
     def __init__(self, engine: Engine, crypto: CryptoProvider, *, write: bool = False) -> None:
         self._engine = engine
         self._crypto = crypto

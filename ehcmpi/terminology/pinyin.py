@@ -76,3 +76,22 @@ def pinyin_key(text: str) -> str:
     if has_cjk(value):
         value = name_pinyin(value)
     return _NOT_LETTER.sub("", value.replace("ü", "v"))
+
+
+#: Compound surnames (复姓), longest first when splitting a name into family and given names.
+COMPOUND_SURNAMES = frozenset(
+    [
+        "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
+        "宇文", "司徒", "夏侯", "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "万俟",
+        "闻人", "百里", "呼延", "单于", "澹台", "公冶", "太史", "申屠", "钟离", "宗政",
+        "濮阳", "淳于", "赫连", "拓跋",
+    ]
+)  # fmt: skip
+
+
+def split_chinese_name(name: str) -> tuple[str, str]:
+    """(family, given) of a Chinese name: a compound surname when it starts with one."""
+    text = name.strip()
+    if len(text) > 2 and text[:2] in COMPOUND_SURNAMES:
+        return text[:2], text[2:]
+    return text[:1], text[1:]

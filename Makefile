@@ -1,0 +1,47 @@
+# ehcmpi — two commands on a fresh machine:  make run   |   make test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+CONFIG ?=
+RUN_ARGS := $(if $(CONFIG),--config $(CONFIG),)
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP) $@
+
+## make run: install, create the key file if missing, serve FHIR :8080 and MLLP :2575 on SQLite
+run: $(STAMP)
+	$(BIN)/ehcmpi keys init --if-missing $(RUN_ARGS)
+	$(BIN)/ehcmpi serve $(RUN_ARGS)
+
+## make test: ruff, mypy and the whole pytest suite on SQLite and PostgreSQL
+test: $(DEV_STAMP) lint typecheck pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check ehcmpi tests bench
+	$(BIN)/ruff format --check ehcmpi tests bench
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy ehcmpi
+
+pytest: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## make bench: throughput and latency benchmarks (bench/), PostgreSQL and SQLite
+bench: $(DEV_STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,93 @@
+"""The FastAPI application: FHIR routes under ``/fhir``, errors as OperationOutcome.
+
+Every error leaves as an OperationOutcome with the right status — unknown route 404, wrong
+method 405, unsupported format 406 — and an unexpected failure as a 500 without a stack
+trace (the trace goes to the log).  Interactive API docs are at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from ehcmpi.bootstrap import Container
+from ehcmpi.core.errors import DomainError
+from ehcmpi.fhir import metadata, patient_create, patient_read, patient_search
+from ehcmpi.fhir.outcome import FhirError, operation_outcome
+from ehcmpi.fhir.responses import FhirResponse, wants_unsupported_format
+
+log = logging.getLogger(__name__)
+Lifespan = Callable[[FastAPI], Any]
+_HTTP_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported"}
+
+
+def _outcome(error: FhirError) -> FhirResponse:
+    body = operation_outcome(error.code, error.message, expression=error.expression)
+    return FhirResponse(body, status_code=error.status)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FhirError)
+    async def _fhir(_: Request, exc: FhirError) -> Response:
+        return _outcome(exc)
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> Response:
+        return _outcome(FhirError.from_domain(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "processing")
+        return _outcome(FhirError(exc.status_code, code, f"{exc.detail}"))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        return _outcome(FhirError(400, "invalid", f"请求无效 (invalid request): {exc.errors()[0]}"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _outcome(FhirError(500, "exception", "服务器内部错误 (internal server error)"))
+
+
+def create_app(container: Container, *, lifespan: Lifespan | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container.start()
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            container.close()
+
+    app = FastAPI(
+        title="ehcmpi 患者主索引 (patient master index)",
+        version="0.1.0",
+        description="FHIR R4 API of the ehcmpi patient master index.",
+        lifespan=_lifespan,
+    )
+    app.state.container = container
+
+    @app.middleware("http")
+    async def _negotiate(request: Request, call_next: Any) -> Response:
+        if request.url.path.startswith("/fhir") and wants_unsupported_format(request):
+            return _outcome(
+                FhirError(406, "not-supported", "仅支持 JSON 格式 (only JSON is supported)")
+            )
+        response: Response = await call_next(request)
+        return response
+
+    _install_handlers(app)
+    for module in (metadata, patient_create, patient_read, patient_search):
+        app.include_router(module.router, prefix="/fhir", tags=["FHIR"])
+    return app

@@ -1,0 +1,145 @@
+"""MLLP server and client on public asyncio APIs (IHE ITI TF-2 Appendix C; DESIGN.md
+python-hl7 style: framing, parsing and ACK building are separate layers).
+
+Many concurrent connections, a maximum message size, an idle timeout, and a graceful stop
+that lets in-flight messages finish.  What a message means is the ``Handler``'s business;
+until the HL7 transactions land, ``unsupported_handler`` answers every message with AR and
+ERR-3 code 200, so a sender always gets an original-mode acknowledgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from ehcmpi.hl7v2.ack import (
+    SEGMENT_SEQUENCE_ERROR,
+    UNSUPPORTED_MESSAGE_TYPE,
+    build_ack,
+    read_header,
+)
+from ehcmpi.hl7v2.framing import FrameDecoder, Oversize, frame
+
+log = logging.getLogger(__name__)
+Handler = Callable[[bytes], Awaitable[bytes]]
+
+
+async def unsupported_handler(message: bytes) -> bytes:
+    header = read_header(message)
+    if header is None:
+        return build_ack(
+            None, "AR", error=SEGMENT_SEQUENCE_ERROR, text="缺少 MSH 段 (no MSH segment)"
+        )
+    kind = header.get(9) or "?"
+    return build_ack(
+        header, "AR", error=UNSUPPORTED_MESSAGE_TYPE,
+        text=f"不支持的消息类型 {kind} (unsupported message type)",
+    )  # fmt: skip
+
+
+class MllpServer:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        host: str,
+        port: int,
+        max_message_bytes: int = 1 << 20,
+        idle_timeout: float = 300.0,
+    ) -> None:
+        self._handler = handler
+        self._host, self._port = host, port
+        self._max = max_message_bytes
+        self._idle = idle_timeout
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Future[bytes]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight messages finish (up to ``grace`` s), then close."""
+        if self._server is None:
+            return
+        self._server.close()
+        if self._busy:
+            await asyncio.wait(set(self._busy), timeout=grace)
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        decoder = FrameDecoder(self._max)
+        try:
+            while True:
+                data = await asyncio.wait_for(reader.read(65536), self._idle)
+                if not data:
+                    break
+                for item in decoder.feed(data):
+                    await self._answer(item, writer)
+        except (TimeoutError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _answer(self, item: bytes | Oversize, writer: asyncio.StreamWriter) -> None:
+        if isinstance(item, Oversize):
+            reply = build_ack(
+                read_header(item.prefix), "AR", error=("203", "Message too long"),
+                text=f"消息超过 {self._max} 字节 (message exceeds maximum size)",
+            )  # fmt: skip
+        else:
+            busy = asyncio.ensure_future(self._reply(item))
+            self._busy.add(busy)
+            try:
+                reply = await asyncio.shield(busy)
+            finally:
+                self._busy.discard(busy)
+        writer.write(frame(reply))
+        await writer.drain()
+
+    async def _reply(self, message: bytes) -> bytes:
+        try:
+            return await self._handler(message)
+        except Exception:
+            log.exception("MLLP handler failed")
+            return build_ack(
+                read_header(message), "AE", error=("207", "Application internal error"),
+                text="服务器内部错误 (internal error)",
+            )  # fmt: skip
+
+
+async def send(host: str, port: int, message: bytes, *, timeout: float = 30.0) -> bytes:
+    """MLLP client: send one message, return the framed reply's content."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        writer.write(frame(message))
+        await writer.drain()
+        decoder = FrameDecoder(1 << 24)
+        while True:
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+            if not data:
+                raise ConnectionError("MLLP peer closed the connection before replying")
+            for item in decoder.feed(data):
+                if isinstance(item, bytes):
+                    return item
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
