@@ -17,7 +17,6 @@ from ehcmpi.core.model import (
     IdentityDocument,
     RegistrationMode,
 )
-from ehcmpi.terminology.document_types import DOCUMENT_TYPES
 from ehcmpi.terminology.errors import UnknownCodeError
 from ehcmpi.terminology.ethnicity import ETHNICITIES
 from ehcmpi.terminology.gender import GENDERS
@@ -73,10 +72,10 @@ def check_documents(
         if (check.doc_type, check.number) in seen:
             continue
         seen.add((check.doc_type, check.number))
-        name = DOCUMENT_TYPES[check.doc_type].name_zh
         if not check.valid:
             if mode is RegistrationMode.DIRECT:
-                raise InvalidDocumentError(f"{name}: {check.reason}", location="document.number")
+                # The reason already names the document type (validators._reason).
+                raise InvalidDocumentError(str(check.reason), location="document.number")
             flags.append(FLAG_INVALID_DOCUMENT)
             documents.append(
                 IdentityDocument(check.doc_type, check.number, valid=False, reason=check.reason)
@@ -86,7 +85,7 @@ def check_documents(
             check, birth_date=demographics.birth_date, gender=demographics.gender
         )
         if problems and mode is RegistrationMode.DIRECT:
-            raise InvalidInputError(f"{name}: {'; '.join(problems)}", location="demographics")
+            raise InvalidInputError("; ".join(problems), location="demographics")
         if problems:
             flags.append(FLAG_DEMOGRAPHICS_MISMATCH)
         documents.append(IdentityDocument(check.doc_type, check.number))

@@ -32,7 +32,7 @@ from ehcmpi.core.model import (
     RegistrationResult,
 )
 from ehcmpi.core.ports import UnitOfWork
-from ehcmpi.core.registration import RegistrationService, utcnow
+from ehcmpi.core.registration import RegistrationService, _derived, utcnow
 from ehcmpi.terminology.pinyin import name_pinyin
 from ehcmpi.terminology.validators import check_document, cross_check
 
@@ -97,6 +97,8 @@ class MaintenanceService:
                 primary = current.primary_document
                 if primary is not None:
                     _cross_check(primary.doc_type, primary.number, demographics)
+                # What the ID number encodes is not lost by an update that leaves it out.
+                demographics = _derived(demographics, current.documents)
                 updated = self._save(
                     uow,
                     current,
@@ -126,9 +128,9 @@ class MaintenanceService:
                             f"证件 {doc.doc_type} 已属于另一患者 (document belongs to another "
                             "patient)"
                         )
-                result = self._registration.attach(
-                    uow, current, current.demographics, checked, (), actor
-                )
+                # Like registration: a missing birth date and gender come from the number.
+                demographics = _derived(current.demographics, checked.documents)
+                result = self._registration.attach(uow, current, demographics, checked, (), actor)
                 if result is None:
                     raise VersionConflictError(
                         "患者索引被并发修改，请重试 (modified concurrently; retry)"

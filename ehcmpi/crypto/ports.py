@@ -27,8 +27,9 @@ class CryptoProvider(Protocol):
 
         ``K_user = SM4-ECB(root, factor ‖ ~factor)`` where ``factor`` is the XOR of the four
         8-byte groups of the master-index ID (64 hex chars = 32 bytes); the EHC ID is
-        ``SM4-ECB(K_user, ascii(doc_type(2) ‖ doc_number))`` zero-padded to a multiple of 16
-        bytes, in upper-case hex. ``doc_number`` must already be normalized by the caller.
+        ``SM4-ECB(K_user, utf8(doc_type(2) ‖ doc_number))`` zero-padded to a multiple of 16
+        bytes and to at least 32 bytes (so at least 64 hex chars, like the national card ID),
+        in upper-case hex. ``doc_number`` must already be normalized by the caller.
         """
         ...
 

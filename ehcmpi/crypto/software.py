@@ -93,6 +93,9 @@ def _mpi_id_bytes(mpi_id: str) -> bytes:
     return bytes.fromhex(mpi_id)
 
 
+EHC_MIN_INPUT = 32
+
+
 def _ehc_input(doc_type: str, doc_number: str) -> bytes:
     if len(doc_type) != 2 or not (doc_type.isascii() and doc_type.isprintable()):
         raise ValueError(
@@ -107,7 +110,10 @@ def _ehc_input(doc_type: str, doc_number: str) -> bytes:
             "证件号码错误: 应为非空的可打印字符 (document number must be non-empty and printable)"
         )
     data = (doc_type + doc_number).encode("utf-8")
-    return data + b"\x00" * (-len(data) % SM4_BLOCK_SIZE)
+    # Zero padding to a multiple of the block and to at least two blocks, so that every EHC
+    # ID is at least 64 hex characters, as the national card ID is, whatever the document.
+    size = max(EHC_MIN_INPUT, len(data) + (-len(data) % SM4_BLOCK_SIZE))
+    return data.ljust(size, b"\x00")
 
 
 def _require_context(context: str) -> None:

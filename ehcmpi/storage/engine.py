@@ -7,6 +7,8 @@ writers queue on the busy timeout instead of failing when a read lock would need
 from __future__ import annotations
 
 import pathlib
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +28,24 @@ def is_sqlite(url: str) -> bool:
     return make_url(normalise_url(url)).get_backend_name() == "sqlite"
 
 
+def _use_wal(cursor: Any, timeout: float = 30.0) -> None:
+    """Put the database in WAL mode (persistent, so only a new database really switches).
+
+    The switch needs an exclusive lock and SQLite answers "database is locked" at once instead
+    of waiting on the busy timeout, so processes opening a new database together (several HTTP
+    workers on first start) retry here until the first one has switched it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
@@ -38,13 +58,9 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # transactions are begun explicitly below
         cursor = dbapi_conn.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-        ):
+        for pragma in ("busy_timeout=30000", "synchronous=NORMAL", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
+        _use_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,7 +1,7 @@
 """Schema migrations with Alembic (``ehcmpi db upgrade``; applied at start on SQLite).
 
-On PostgreSQL the upgrade holds an advisory lock so that two replicas starting together do
-not both migrate.
+On PostgreSQL the upgrade holds an advisory lock, on SQLite the database write lock, so that
+two replicas (or HTTP worker processes) starting together do not both migrate.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
+
+from ehcmpi.storage.engine import write_options
 
 MIGRATIONS = pathlib.Path(__file__).with_name("migrations")
 LOCK_KEY = 7_301_020_231  # arbitrary, fixed: "ehcmpi schema"
@@ -44,6 +46,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({LOCK_KEY})")
             conn.commit()
+        else:
+            # SQLite has no advisory lock: hold the write lock (BEGIN IMMEDIATE) from the first
+            # statement, so that a second process starting at the same time (several HTTP
+            # workers on a new database) waits, then finds the schema current.  Alembic runs
+            # inside this one transaction.
+            conn.execution_options(**write_options(engine)).begin()
         try:
             command.upgrade(_config(conn), revision)
             conn.commit()

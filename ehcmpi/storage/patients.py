@@ -40,7 +40,9 @@ DOC_CONTEXT = "document.number"
 PHONE_CONTEXT = "patient.phone"
 SNAPSHOT_CONTEXT = "patient.snapshot"
 PHONE_KIND = "patient.phone"
-PREFIX_END = "\uffff"
+# Upper bound of a prefix range: the highest code point, so that names with 生僻字 outside the
+# Basic Multilingual Plane (CJK Extension B and later, U+20000…) still fall inside the range.
+PREFIX_END = "\U0010ffff"
 
 
 def document_kind(doc_type: str) -> str:
@@ -95,7 +97,10 @@ class SqlPatientRepository:
         stmt = sa.select(c.mpi_id).where(c.status == PatientStatus.ACTIVE.value)
         if query.name:
             name = query.name.strip()
-            column, prefix = (c.name, name) if has_cjk(name) else (c.pinyin_key, pinyin_key(name))
+            key = "" if has_cjk(name) else pinyin_key(name)
+            # Without letters to read as pinyin ("𠀾", "123") the name is matched as typed:
+            # an empty pinyin prefix would match every patient.
+            column, prefix = (c.pinyin_key, key) if key else (c.name, name)
             stmt = stmt.where(column >= prefix, column < prefix + PREFIX_END)
         if query.birth_date:
             stmt = stmt.where(c.birth_date == query.birth_date)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -41,21 +43,33 @@ class SqlEhcAccountRepository:
         )
 
 
+def _fit(value: str | None, column: sa.Column[Any]) -> str | None:
+    """What the column can hold.  Audit values carry caller input (an ID from a URL, a code
+    quoted in an error); PostgreSQL refuses NUL characters and over-long strings, and one
+    refused entry would keep the whole pending batch from ever being written."""
+    if value is None:
+        return None
+    value = value.replace("\x00", "\ufffd")
+    length = getattr(column.type, "length", None)
+    return value[:length] if length else value
+
+
 class SqlAuditRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def record(self, entry: AuditEntry) -> None:
+        c = audit_log.c
         self._conn.execute(
             audit_log.insert().values(
                 at=entry.at,
-                actor=entry.actor,
-                channel=entry.channel,
-                action=entry.action,
-                outcome=entry.outcome,
+                actor=_fit(entry.actor, c.actor),
+                channel=_fit(entry.channel, c.channel),
+                action=_fit(entry.action, c.action),
+                outcome=_fit(entry.outcome, c.outcome),
                 duration_ms=entry.duration_ms,
-                target=entry.target,
-                detail=entry.detail,
+                target=_fit(entry.target, c.target),
+                detail=_fit(entry.detail, c.detail),
             )
         )
 

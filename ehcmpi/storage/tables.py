@@ -22,12 +22,14 @@ metadata = sa.MetaData(
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Timestamp = sa.DateTime(timezone=True)
+# 64 hex characters for most documents; long 04/99 numbers give up to 416 (migration 0002).
+EhcId = sa.String(512)
 
 patients = sa.Table(
     "patients",
     metadata,
     sa.Column("mpi_id", sa.String(64), primary_key=True),
-    sa.Column("ehc_id", sa.String(64), unique=True),
+    sa.Column("ehc_id", EhcId, unique=True),
     sa.Column("archive_no", sa.String(32), unique=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("parent_id", sa.String(64)),
@@ -110,7 +112,7 @@ patient_versions = sa.Table(
 ehc_accounts = sa.Table(
     "ehc_accounts",
     metadata,
-    sa.Column("ehc_id", sa.String(64), primary_key=True),
+    sa.Column("ehc_id", EhcId, primary_key=True),
     sa.Column("mpi_id", sa.String(64), sa.ForeignKey("patients.mpi_id"), nullable=False),
     sa.Column("doc_type", sa.String(2), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),

@@ -71,8 +71,10 @@ def test_ehc_id_decrypts_to_zero_padded_input() -> None:
     assert plain == b"0111010020171225006X" + b"\x00" * 12
 
 
-@pytest.mark.parametrize(("number", "hex_len"), [("1", 32), ("1" * 14, 32), ("1" * 15, 64)])
-def test_ehc_id_padding_to_whole_blocks(number: str, hex_len: int) -> None:
+@pytest.mark.parametrize(
+    ("number", "hex_len"), [("1", 64), ("1" * 14, 64), ("1" * 30, 64), ("1" * 31, 96)]
+)
+def test_ehc_id_padding_to_whole_blocks_and_at_least_64_hex(number: str, hex_len: int) -> None:
     ehc_id = compute_ehc_id(ROOT_KEY, MPI_ID, "99", number)
     assert len(ehc_id) == hex_len
     assert ehc_id == ehc_id.upper()
