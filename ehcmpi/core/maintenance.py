@@ -80,8 +80,13 @@ class MaintenanceService:
         actor: Actor,
         *,
         expected_version: int | None = None,
+        documents: Sequence[DocumentInput] = (),
     ) -> PatientRecord:
-        """Replace a patient's demographics; the old values stay in the version history."""
+        """Replace a patient's demographics; the old values stay in the version history.
+
+        ``documents`` the record lacks are added in the same transaction (the first valid one
+        issues the EHC ID), so a refused document leaves the demographics unchanged too.
+        """
         with self._audit.call(actor, "update") as call:
             call.target = mpi_id
             check_demographics(demographics)
@@ -97,6 +102,8 @@ class MaintenanceService:
                 primary = current.primary_document
                 if primary is not None:
                     _cross_check(primary.doc_type, primary.number, demographics)
+                if documents:
+                    current = self._attach_documents(uow, current, documents, demographics, actor)
                 # What the ID number encodes is not lost by an update that leaves it out.
                 demographics = _derived(demographics, current.documents)
                 updated = self._save(
@@ -109,6 +116,28 @@ class MaintenanceService:
                 uow.commit()
                 return updated
 
+    def _attach_documents(
+        self,
+        uow: UnitOfWork,
+        current: PatientRecord,
+        documents: Sequence[DocumentInput],
+        demographics: Demographics,
+        actor: Actor,
+    ) -> PatientRecord:
+        checked = check_documents(tuple(documents), demographics, RegistrationMode.DIRECT)
+        for doc in checked.valid:
+            owner = uow.patients.find_by_document(doc.doc_type, doc.number)
+            if owner and owner != current.mpi_id:
+                raise ConflictError(
+                    f"证件 {doc.doc_type} 已属于另一患者 (document belongs to another patient)"
+                )
+        # Like registration: a missing birth date and gender come from the number.
+        derived = _derived(current.demographics, checked.documents)
+        result = self._registration.attach(uow, current, derived, checked, (), actor)
+        if result is None:
+            raise VersionConflictError("患者索引被并发修改，请重试 (modified concurrently; retry)")
+        return result.patient
+
     def add_documents(
         self, mpi_id: str, documents: Sequence[DocumentInput], actor: Actor
     ) -> RegistrationResult:
@@ -118,25 +147,12 @@ class MaintenanceService:
             with self._uow(write=True) as uow:
                 current = self._load(uow, mpi_id)
                 _require_active(current)
-                checked = check_documents(
-                    tuple(documents), current.demographics, RegistrationMode.DIRECT
+                updated = self._attach_documents(
+                    uow, current, documents, current.demographics, actor
                 )
-                for doc in checked.valid:
-                    owner = uow.patients.find_by_document(doc.doc_type, doc.number)
-                    if owner and owner != current.mpi_id:
-                        raise ConflictError(
-                            f"证件 {doc.doc_type} 已属于另一患者 (document belongs to another "
-                            "patient)"
-                        )
-                # Like registration: a missing birth date and gender come from the number.
-                demographics = _derived(current.demographics, checked.documents)
-                result = self._registration.attach(uow, current, demographics, checked, (), actor)
-                if result is None:
-                    raise VersionConflictError(
-                        "患者索引被并发修改，请重试 (modified concurrently; retry)"
-                    )
                 uow.commit()
-                return result
+                issued = current.ehc_id is None and updated.ehc_id is not None
+                return RegistrationResult(updated, created=False, ehc_issued=issued)
 
     def cancel(self, mpi_id: str, reason: str, actor: Actor) -> PatientRecord:
         """精准注销 of one index; the record stays, marked cancelled, with the reason."""

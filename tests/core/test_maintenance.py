@@ -19,6 +19,7 @@ from ehcmpi.core.errors import (
 from ehcmpi.core.model import (
     Address,
     Demographics,
+    DocumentInput,
     FuzzyQuery,
     PatientRecord,
     PatientStatus,
@@ -254,3 +255,42 @@ def test_batch_cancel_reports_per_id(container: Container) -> None:
             "create",
             "cancel",
         ]
+
+
+def test_update_with_a_bad_document_changes_nothing(container: Container) -> None:
+    """Demographics and documents of one update commit together or not at all."""
+    archived = container.registration.register(
+        request("李明", sources=(his("H-9"),)), CLERK
+    ).patient
+    bad = citizen_id("110105", dt.date(1980, 5, 1), 13)[:-1] + "0"
+
+    with pytest.raises(InvalidInputError, match="居民身份证"):
+        container.maintenance.update_demographics(
+            archived.mpi_id,
+            _changed(archived, name="李明明"),
+            CLERK,
+            documents=[DocumentInput("01", bad)],
+        )
+
+    stored = container.query.get(archived.mpi_id, CLERK)
+    assert stored.demographics.name == "李明" and stored.version == archived.version
+    assert stored.ehc_id is None
+
+
+def test_update_with_a_first_valid_document_issues_the_ehc_id(container: Container) -> None:
+    archived = container.registration.register(
+        request("李明", sources=(his("H-9"),)), CLERK
+    ).patient
+    number = citizen_id("110105", dt.date(1980, 5, 1), 13)
+
+    updated = container.maintenance.update_demographics(
+        archived.mpi_id,
+        _changed(archived, name="李明", phones=("13900000000",)),
+        CLERK,
+        documents=[DocumentInput("01", number)],
+    )
+
+    assert updated.ehc_id == container.crypto.ehc_id(archived.mpi_id, "01", number)
+    assert updated.demographics.phones == ("13900000000",)
+    assert updated.demographics.birth_date == dt.date(1980, 5, 1)
+    assert updated.archive_no == archived.archive_no
