@@ -86,8 +86,11 @@ def _rows(path: pathlib.Path, encoding: str) -> Iterator[tuple[int, dict[str, st
                 if line.strip():
                     yield number, _json_row(line)
         else:
-            for number, row in enumerate(csv.DictReader(handle), start=2):
-                yield number, {k: v for k, v in row.items() if k is not None}
+            # ``line_num`` counts physical lines, so a report points at the right line even
+            # after the empty lines that DictReader skips.
+            reader = csv.DictReader(handle)
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if k is not None}
 
 
 def read_import(

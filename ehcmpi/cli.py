@@ -7,6 +7,7 @@ ends with one line on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
 import datetime as dt
 import json
@@ -98,12 +99,37 @@ def cmd_keys_show(args: argparse.Namespace) -> None:
     print(f"key file: {path}\nkey_id: {keys.key_id}")
 
 
+def _import_source(args: argparse.Namespace) -> pathlib.Path:
+    """The file to import, checked before any row is read (one line, never a traceback)."""
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise ConfigError(f"未知的字符编码 (unknown encoding): {args.encoding}") from None
+    path = pathlib.Path(args.file)
+    if not path.is_file():
+        raise ConfigError(f"导入文件不存在 (import file not found): {path}")
+    return path
+
+
 def cmd_import(container: Container, args: argparse.Namespace) -> None:
+    path = _import_source(args)
+    try:
+        _import_rows(container, path, args)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"文件不是 {args.encoding} 编码，HIS 导出文件常用 --encoding gb18030 (file is not "
+            f"{args.encoding}; try --encoding gb18030): {path}: {exc.reason} at byte {exc.start}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"无法读取导入文件 (cannot read import file) {path}: {exc}") from None
+
+
+def _import_rows(container: Container, path: pathlib.Path, args: argparse.Namespace) -> None:
     from ehcmpi.batch_import import read_import
 
     mode = RegistrationMode(args.mode)
     counts = {"created": 0, "existing": 0, "failed": 0, "without_ehc_id": 0}
-    for row in read_import(pathlib.Path(args.file), encoding=args.encoding, mode=mode):
+    for row in read_import(path, encoding=args.encoding, mode=mode):
         error = row.error
         if row.request is not None:
             try:

@@ -7,7 +7,10 @@ HTTP server drains its requests, then MLLP stops accepting and finishes in-fligh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -17,6 +20,18 @@ from ehcmpi.hl7v2.mllp import MllpServer, unsupported_handler
 from ehcmpi.settings import ConfigError, Settings
 
 log = logging.getLogger("ehcmpi")
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn, minus its own signal capture: ``_serve`` owns SIGINT/SIGTERM.
+
+    uvicorn re-raises a captured signal once it has shut down, so SIGTERM would kill the
+    process with the default action (exit -15) before MLLP was stopped.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _serve(settings: Settings) -> None:
@@ -45,10 +60,17 @@ async def _serve(settings: Settings) -> None:
         settings.node.code, server.http_host, server.http_port, server.mllp_host, mllp.port,
         container.engine.url.render_as_string(),
     )  # fmt: skip
+    http = _HttpServer(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, http.handle_exit, sig, None)
     try:
-        await uvicorn.Server(config).serve()
+        await http.serve()
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         await mllp.stop()
+        log.info("ehcmpi stopped")
 
 
 def serve(settings: Settings) -> None:

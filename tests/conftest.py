@@ -56,9 +56,7 @@ def pg_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "postgresql":
         return str(request.getfixturevalue("pg_database_url"))
     return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'ehcmpi.db'}"

@@ -8,7 +8,7 @@ trace (the trace goes to the log).  Interactive API docs are at ``/docs``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +19,13 @@ from starlette.responses import Response
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import DomainError
-from ehcmpi.fhir import metadata, patient_create, patient_read, patient_search
+from ehcmpi.fhir import (
+    metadata,
+    patient_create,
+    patient_read,
+    patient_search,
+    patient_update,
+)
 from ehcmpi.fhir.outcome import FhirError, operation_outcome
 from ehcmpi.fhir.responses import FhirResponse, wants_unsupported_format
 
@@ -28,9 +34,9 @@ Lifespan = Callable[[FastAPI], Any]
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported"}
 
 
-def _outcome(error: FhirError) -> FhirResponse:
+def _outcome(error: FhirError, headers: Mapping[str, str] | None = None) -> FhirResponse:
     body = operation_outcome(error.code, error.message, expression=error.expression)
-    return FhirResponse(body, status_code=error.status)
+    return FhirResponse(body, status_code=error.status, headers=headers)
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -45,7 +51,8 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "processing")
-        return _outcome(FhirError(exc.status_code, code, f"{exc.detail}"))
+        # Keep Starlette's headers: a 405 must say which methods are allowed (RFC 9110 §15.5.6).
+        return _outcome(FhirError(exc.status_code, code, f"{exc.detail}"), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
@@ -53,8 +60,12 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _outcome(FhirError(500, "exception", "服务器内部错误 (internal server error)"))
+        return _internal_error(request)
+
+
+def _internal_error(request: Request) -> FhirResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _outcome(FhirError(500, "exception", "服务器内部错误 (internal server error)"))
 
 
 def create_app(container: Container, *, lifespan: Lifespan | None = None) -> FastAPI:
@@ -84,10 +95,16 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
             return _outcome(
                 FhirError(406, "not-supported", "仅支持 JSON 格式 (only JSON is supported)")
             )
-        response: Response = await call_next(request)
+        try:
+            response: Response = await call_next(request)
+        except Exception:
+            # Answered here rather than by the ``Exception`` handler: Starlette re-raises
+            # after that handler, and uvicorn then drops the keep-alive connection, so the
+            # client's next request on it would fail.
+            return _internal_error(request)
         return response
 
     _install_handlers(app)
-    for module in (metadata, patient_create, patient_read, patient_search):
+    for module in (metadata, patient_create, patient_read, patient_search, patient_update):
         app.include_router(module.router, prefix="/fhir", tags=["FHIR"])
     return app

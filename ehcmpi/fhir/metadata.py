@@ -45,6 +45,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "interaction": [
                             {"code": "create", "documentation": "索引注册 (idempotent)"},
                             {"code": "read"},
+                            {"code": "update", "documentation": "患者基本信息维护; If-Match"},
                             {"code": "search-type"},
                         ],
                         "versioning": "versioned",

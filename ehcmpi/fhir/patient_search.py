@@ -5,7 +5,9 @@ master-index ID, archive number or a configured hospital domain; an identifier s
 none of these answers 404 (as IHE PDQm does for an unknown domain).  ``name`` (Chinese
 characters or pinyin, prefix), ``birthdate`` (a full date), ``gender``, ``telecom`` and
 ``_count`` narrow or fuzzy-search.  Parameters are ANDed; an unsupported one is refused with
-400 rather than silently ignored.  Cancelled patients are not returned.
+400 rather than silently ignored, and so is a repeated one (FHIR would AND its values, which
+none of these parameters supports; comma-separated values are ORed).  Cancelled patients are
+not returned.
 """
 
 from __future__ import annotations
@@ -78,9 +80,10 @@ def _fuzzy(params: dict[str, str], count: int) -> FuzzyQuery | None:
             raise _bad(
                 f"birthdate 须为 YYYY-MM-DD (full date expected): {raw}", "birthdate"
             ) from None
+    # One more than a page, to know whether there are more matches than ``_count``.
     query = FuzzyQuery(
         name=params.get("name"), birth_date=birth, gender=gender, phone=params.get("telecom"),
-        limit=count,
+        limit=min(count + 1, MAX_FUZZY_RESULTS),
     )  # fmt: skip
     return None if query.is_empty() else query
 
@@ -110,12 +113,16 @@ def _matches(patient: PatientRecord, query: FuzzyQuery) -> bool:
     )
 
 
-def searchset(request: Request, patients: list[PatientRecord]) -> dict[str, Any]:
+def searchset(
+    request: Request, patients: list[PatientRecord], *, complete: bool = True
+) -> dict[str, Any]:
+    """A searchset Bundle; ``total`` counts every match, so it is left out when the page
+    was cut at ``_count`` and the number of further matches is unknown."""
     base = base_url(request)
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(patients),
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if complete:
+        bundle["total"] = len(patients)
+    return bundle | {
         "link": [{"relation": "self", "url": str(request.url)}],
         "entry": [
             {
@@ -137,14 +144,26 @@ def search_patients(request: Request) -> FhirResponse:
             f"不支持的查询参数 (unsupported search parameter): {', '.join(unsupported)}",
             unsupported[0],
         )
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise _bad(
+            f"查询参数重复，多个值请用逗号分隔 (repeated search parameter; separate values "
+            f"with a comma): {', '.join(repeated)}",
+            repeated[0],
+        )
     wired, who, count = container(request), actor(request), _count(params)
     fuzzy = _fuzzy(params, count)
     if "identifier" in params:
         found = _by_identifier(wired, params["identifier"], who)
         results = [p for p in found.values() if fuzzy is None or _matches(p, fuzzy)]
+        exhaustive = True
     elif fuzzy is not None:
         results = wired.query.search(fuzzy, who)
+        # Asked for one more than a page (at most MAX_FUZZY_RESULTS): fewer means all.
+        exhaustive = len(results) < fuzzy.limit or fuzzy.limit > count
     else:
         raise _bad("至少需要一个查询参数 (give at least one search parameter)", "Patient")
-    active = [p for p in results if p.status is PatientStatus.ACTIVE][:count]
-    return FhirResponse(searchset(request, active))
+    active = [p for p in results if p.status is PatientStatus.ACTIVE]
+    complete = exhaustive and len(active) <= count
+    return FhirResponse(searchset(request, active[:count], complete=complete))

@@ -48,16 +48,34 @@ class Header:
         return CHARSETS.get(self.get(18).upper(), "utf-8")
 
 
-def read_header(message: bytes) -> Header | None:
-    """Parse MSH from raw bytes (ASCII-safe), or None when there is no usable MSH."""
-    first = message.split(b"\r", 1)[0].split(b"\n", 1)[0]
-    text = first.decode("latin-1")
-    if not text.startswith("MSH") or len(text) < 8:
-        return None
+def _parse(text: str) -> Header:
     sep = text[3]
     parts = text.split(sep)
     # parts[0] = "MSH", parts[1] = MSH-2 encoding characters; MSH-n is parts[n-1].
     return Header(sep, parts[1], tuple(parts))
+
+
+def read_header(message: bytes) -> Header | None:
+    """Parse MSH from raw bytes in the character set it declares (MSH-18), or None.
+
+    The text is decoded before it is split: a GB 18030 character may have ``|`` or ``^`` as
+    its second byte, and a sender's Chinese application or facility name (MSH-3/4) must come
+    back readable in the ACK's MSH-5/6.  MSH-18 is first read from a byte-transparent
+    decoding; a line that does not decode in what it declares is tried as UTF-8 and GB 18030,
+    then kept byte-transparent as a last resort.
+    """
+    first = message.split(b"\r", 1)[0].split(b"\n", 1)[0]
+    if not first.startswith(b"MSH") or len(first) < 8:
+        return None
+    probe = _parse(first.decode("latin-1"))
+    for codec in dict.fromkeys((probe.charset, "utf-8", "gb18030")):
+        try:
+            header = _parse(first.decode(codec))
+        except UnicodeDecodeError:
+            continue
+        if header.charset == codec:
+            return header
+    return probe
 
 
 DEFAULT_HEADER = Header("|", "^~\\&", ("MSH", "^~\\&", "", "", "", "", "", "", "", "", "P", "2.5"))

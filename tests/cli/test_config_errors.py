@@ -1,0 +1,54 @@
+"""Operator mistakes in configuration end with one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import pathlib
+
+from tests.cli.support import ehcmpi, one_error_line, write_config
+
+
+def test_an_unknown_key_is_named(tmp_path: pathlib.Path, key_file: pathlib.Path) -> None:
+    config = write_config(tmp_path, key_file, extra="[server]\nhttp_prot = 8080\n")
+
+    line = one_error_line(ehcmpi("db", "current", "--config", config))
+
+    assert "server.http_prot" in line
+
+
+def test_a_value_of_the_wrong_type_is_named(tmp_path: pathlib.Path, key_file: pathlib.Path) -> None:
+    config = write_config(tmp_path, key_file, extra='[server]\nhttp_port = "x"\n')
+
+    line = one_error_line(ehcmpi("serve", "--config", config))
+
+    assert "server.http_port" in line
+
+
+def test_a_missing_config_file_is_named(tmp_path: pathlib.Path) -> None:
+    missing = tmp_path / "nowhere.toml"
+
+    line = one_error_line(ehcmpi("patient", "search", "--name", "x", "--config", missing))
+
+    assert str(missing) in line
+
+
+def test_an_unreachable_database_is_one_line(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    config = write_config(tmp_path, key_file)
+    url = "postgresql://postgres@127.0.0.1:1/x"
+
+    line = one_error_line(
+        ehcmpi("patient", "search", "--name", "x", "--config", config, "--database-url", url)
+    )
+
+    assert "127.0.0.1:1" in line
+
+
+def test_a_missing_key_file_is_one_line(tmp_path: pathlib.Path) -> None:
+    missing = tmp_path / "no.key"
+    config = write_config(tmp_path, missing)
+
+    line = one_error_line(ehcmpi("patient", "search", "--name", "x", "--config", config))
+
+    assert str(missing) in line
+    assert "keys init" in line

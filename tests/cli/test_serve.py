@@ -1,0 +1,82 @@
+"""``ehcmpi serve`` end to end: a real process with FHIR and MLLP, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+
+from ehcmpi.hl7v2.mllp import send
+from tests.cli.support import EHCMPI, ID_CARD_SYSTEM, citizen_id, environment, write_config
+
+A01 = (
+    b"MSH|^~\\&|HIS|HOSP|EHCMPI|HOSP|20240101120000||ADT^A01^ADT_A01|MSG-E2E-1|P|2.5\r"
+    b"EVN|A01|20240101120000\r"
+    b"PID|1||H1^^^HIS&1.2.156.112604.1.2.1&ISO||Zhang^Wei\r"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: pathlib.Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"server did not answer {url}")
+
+
+def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    config = write_config(tmp_path, key_file)
+    http_port, mllp_port = _free_port(), _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(EHCMPI), "serve", "--config", str(config),
+             "--http-port", str(http_port), "--mllp-port", str(mllp_port)],
+            stdout=sink, stderr=subprocess.STDOUT, env=environment(),
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{http_port}/fhir"
+        _wait_until_up(f"{base}/metadata", process, log)
+
+        number = citizen_id(dt.date(1985, 3, 12), 13)
+        created = httpx.post(
+            f"{base}/Patient",
+            json={"resourceType": "Patient", "name": [{"text": "张伟"}],
+                  "identifier": [{"system": ID_CARD_SYSTEM, "value": number}]},
+            timeout=10,
+        )  # fmt: skip
+        ack = asyncio.run(send("127.0.0.1", mllp_port, A01, timeout=10))
+
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = process.wait(timeout=15)
+        stopped_in = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    output = log.read_text(encoding="utf-8", errors="replace")
+    assert created.status_code == 201, created.text
+    assert b"\rMSA|AR|MSG-E2E-1" in ack
+    assert code == 0, output
+    assert stopped_in < 5
+    assert "Traceback" not in output
