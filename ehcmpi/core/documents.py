@@ -16,6 +16,7 @@ from ehcmpi.core.model import (
     DocumentInput,
     IdentityDocument,
     RegistrationMode,
+    SourceIdentifier,
 )
 from ehcmpi.terminology.errors import UnknownCodeError
 from ehcmpi.terminology.ethnicity import ETHNICITIES
@@ -37,8 +38,32 @@ class CheckedDocuments:
         return tuple(d for d in self.documents if d.valid)
 
 
+#: Longest values the schema stores (``storage.tables``); longer input is refused, not cut.
+MAX_NAME = 200
+MAX_IDENTIFIER = 255
+MAX_PHONE = 40
+
+
+def _too_long(what: str, value: str | None, limit: int, location: str) -> None:
+    if value is not None and len(value) > limit:
+        raise InvalidInputError(
+            f"{what}超过 {limit} 个字符 ({location} longer than {limit} characters)",
+            location=location,
+        )
+
+
+def check_source_ids(source_ids: tuple[SourceIdentifier, ...]) -> None:
+    for sid in source_ids:
+        _too_long("标识域", sid.system, MAX_IDENTIFIER, "identifier.system")
+        _too_long("院内标识", sid.value, MAX_IDENTIFIER, "identifier.value")
+
+
 def check_demographics(demographics: Demographics) -> None:
-    """Refuse codes outside GB/T 2261.1 (gender) and GB/T 3304 (ethnicity)."""
+    """Refuse codes outside GB/T 2261.1 (gender) and GB/T 3304 (ethnicity), and over-long
+    names and phones."""
+    _too_long("姓名", demographics.name, MAX_NAME, "name")
+    for phone in demographics.phones:
+        _too_long("电话号码", phone, MAX_PHONE, "telecom")
     if demographics.gender is not None and demographics.gender not in GENDERS:
         raise InvalidInputError(
             f"性别代码 '{demographics.gender}' 不在 GB/T 2261.1 中 (unknown gender code)",

@@ -24,6 +24,7 @@ from ehcmpi.core.documents import (
     CheckedDocuments,
     check_demographics,
     check_documents,
+    check_source_ids,
     with_primary,
 )
 from ehcmpi.core.errors import CancelledError, ConflictError, DomainError
@@ -95,6 +96,7 @@ class RegistrationService:
     def register(self, request: RegistrationRequest, actor: Actor) -> RegistrationResult:
         with self._audit.call(actor, "register") as call:
             check_demographics(request.demographics)
+            check_source_ids(request.source_ids)
             checked = check_documents(request.documents, request.demographics, request.mode)
             result = self._register_checked(request, checked, actor)
             call.target = result.patient.mpi_id
@@ -141,6 +143,8 @@ class RegistrationService:
             mpi_id = uow.patients.find_by_source(sid)
             if mpi_id:
                 owners.setdefault(mpi_id, f"{sid.system}|{sid.value}")
+        if not owners and not checked.valid:
+            return self._same_invalid_record(uow, checked, request.demographics)
         if len(owners) > 1:
             raise ConflictError(
                 "证件或标识属于不同的患者: "
@@ -148,6 +152,29 @@ class RegistrationService:
                 + " (identifiers belong to different patients)"
             )
         return next(iter(owners), None)
+
+    def _same_invalid_record(
+        self, uow: UnitOfWork, checked: CheckedDocuments, demographics: Demographics
+    ) -> str | None:
+        """A record kept earlier with the same failing number, name and birth date.
+
+        A number that fails its check identifies nobody on its own (a typo can hit another
+        person's number), but with the same name and birth date it is the same source record
+        re-sent: re-importing a file must not duplicate it.  Deciding anything looser is the
+        matching engine's job.
+        """
+        if not demographics.name:
+            return None
+        for doc in checked.documents:
+            for mpi_id in uow.patients.holders_of_invalid_document(doc.doc_type, doc.number):
+                held = uow.patients.get(mpi_id)
+                if (
+                    held is not None
+                    and held.demographics.name == demographics.name
+                    and held.demographics.birth_date == demographics.birth_date
+                ):
+                    return mpi_id
+        return None
 
     def _create(
         self,

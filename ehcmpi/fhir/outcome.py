@@ -37,6 +37,10 @@ _EXPRESSIONS = {
     "demographics": "Patient",
     "gender": "Patient.gender",
     "ethnicity": "Patient.extension",
+    "name": "Patient.name",
+    "telecom": "Patient.telecom",
+    "identifier.system": "Patient.identifier.system",
+    "identifier.value": "Patient.identifier.value",
 }
 
 

@@ -76,6 +76,12 @@ class SqlPatientRepository:
         c = patient_documents.c
         return self._scalar(sa.select(c.mpi_id).where(c.number_bidx == bidx, c.valid))
 
+    def holders_of_invalid_document(self, doc_type: str, number: str) -> list[str]:
+        bidx = self._crypto.blind_index(document_kind(doc_type), number)
+        c = patient_documents.c
+        stmt = sa.select(c.mpi_id).where(c.number_bidx == bidx, sa.not_(c.valid)).limit(20)
+        return [str(row[0]) for row in self._conn.execute(stmt)]
+
     def find_by_source(self, identifier: SourceIdentifier) -> str | None:
         c = source_identifiers.c
         stmt = sa.select(c.mpi_id).where(c.system == identifier.system, c.value == identifier.value)

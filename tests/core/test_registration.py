@@ -136,9 +136,24 @@ def test_feed_keeps_a_bad_number_without_ehc_id_and_flags_it(container: Containe
     (document,) = stored.documents
     assert document.number == bad and not document.valid
     assert document.reason is not None and "校验位" in document.reason
-    # An invalid number identifies nobody: a second feed record is a separate record.
-    assert second.created and second.patient.mpi_id != first.patient.mpi_id
+    # The same row sent again (same number, name and birth date) is the same record ...
+    assert not second.created and second.patient.mpi_id == first.patient.mpi_id
+    # ... but the number alone identifies nobody: another name with it is another record.
+    other = container.registration.register(
+        request("李娜", ("01", bad), mode=RegistrationMode.FEED), CLERK
+    )
+    assert other.created and other.patient.mpi_id != first.patient.mpi_id
     assert _count(container) == 2
+
+
+def test_over_long_values_are_refused_and_nothing_is_written(container: Container) -> None:
+    with pytest.raises(InvalidInputError, match="姓名"):
+        container.registration.register(request("张" * 201, ("01", ZHANG_WEI_ID)), CLERK)
+    with pytest.raises(InvalidInputError, match="院内标识"):
+        container.registration.register(
+            request("张伟", ("01", ZHANG_WEI_ID), sources=(his("H" * 256),)), CLERK
+        )
+    assert _count(container) == 0
 
 
 @pytest.mark.parametrize(
