@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 tables, repositories and Alembic migrations for SQLite and PostgreSQL."""
