@@ -47,7 +47,7 @@ class Container:
 
     def close(self) -> None:
         self.audit.stop()
-        self.engine.dispose()
+        self.uow.dispose()
 
 
 def load_crypto(settings: Settings) -> CryptoProvider:

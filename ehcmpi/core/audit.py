@@ -45,6 +45,7 @@ class AuditLog:
         self._max_batch = max_batch
         self._pending: list[AuditEntry] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # flush() returns only after a concurrent one
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,6 +73,11 @@ class AuditLog:
                 self.flush()
 
     def flush(self) -> None:
+        """Write every entry recorded so far, including one the writer thread is writing."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
         if not batch:

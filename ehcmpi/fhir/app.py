@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import DomainError
@@ -68,6 +69,43 @@ def _internal_error(request: Request) -> FhirResponse:
     return _outcome(FhirError(500, "exception", "服务器内部错误 (internal server error)"))
 
 
+class FhirGuard:
+    """Pure ASGI middleware (cheaper than ``@app.middleware``, which wraps every request in
+    extra tasks): 406 for a request that will take only XML, and a 500 OperationOutcome for an
+    unexpected error.
+
+    The 500 is answered here rather than by the ``Exception`` handler: Starlette re-raises
+    after that handler, and uvicorn then drops the keep-alive connection, so the client's next
+    request on it would fail.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if scope["path"].startswith("/fhir") and wants_unsupported_format(request):
+            error = FhirError(406, "not-supported", "仅支持 JSON 格式 (only JSON is supported)")
+            await _outcome(error)(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            await _internal_error(request)(scope, receive, send)
+
+
 def create_app(container: Container, *, lifespan: Lifespan | None = None) -> FastAPI:
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,21 +127,7 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
     )
     app.state.container = container
 
-    @app.middleware("http")
-    async def _negotiate(request: Request, call_next: Any) -> Response:
-        if request.url.path.startswith("/fhir") and wants_unsupported_format(request):
-            return _outcome(
-                FhirError(406, "not-supported", "仅支持 JSON 格式 (only JSON is supported)")
-            )
-        try:
-            response: Response = await call_next(request)
-        except Exception:
-            # Answered here rather than by the ``Exception`` handler: Starlette re-raises
-            # after that handler, and uvicorn then drops the keep-alive connection, so the
-            # client's next request on it would fail.
-            return _internal_error(request)
-        return response
-
+    app.add_middleware(FhirGuard)
     _install_handlers(app)
     for module in (metadata, patient_create, patient_read, patient_search, patient_update):
         app.include_router(module.router, prefix="/fhir", tags=["FHIR"])

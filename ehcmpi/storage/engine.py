@@ -75,7 +75,30 @@ def create_database_engine(url: str, *, pool_size: int = 20) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
         return _sqlite_engine(url)
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping (a round trip per checkout): a dropped connection invalidates the pool on
+    # its first error and the next checkout reconnects.
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+
+
+def read_engine_for(engine: Engine) -> Engine:
+    """The engine for read-only units of work.
+
+    On PostgreSQL a second pool whose connections stay in autocommit: at READ COMMITTED every
+    statement takes its own snapshot inside a transaction too, so BEGIN and ROLLBACK would only
+    add round trips (and toggling autocommit per checkout adds more).  SQLite reads keep their
+    deferred transaction on the same engine, which gives them one consistent snapshot.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    pool_size = engine.pool.size()  # type: ignore[attr-defined]
+    return sa.create_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=3600,
+    )
 
 
 def write_options(engine: Engine) -> dict[str, str]:

@@ -8,8 +8,9 @@ that must be unique use insert-on-conflict-do-nothing and report a lost race as 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,15 +50,54 @@ def document_kind(doc_type: str) -> str:
     return f"document.{doc_type}"
 
 
+@functools.cache
+def _insert_ignoring(dialect: str, table: sa.Table, key: str) -> sa.Insert:
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt: sa.Insert = module.insert(table).on_conflict_do_nothing().returning(table.c[key])
+    return stmt
+
+
 def insert_ignoring_conflicts(
     conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
 ) -> int:
     """INSERT … ON CONFLICT DO NOTHING; the number of rows actually written."""
     if not rows:
         return 0
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c[key])
+    stmt = _insert_ignoring(conn.dialect.name, table, key)
     return len(conn.execute(stmt, list(rows)).all())
+
+
+# Statements are built once: constructing a select costs more than executing it here.
+_d, _s, _p, _c = patient_documents.c, source_identifiers.c, patient_phones.c, patients.c
+_IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
+BY_VALID_DOCUMENT = sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _d.valid)
+BY_INVALID_DOCUMENT = (
+    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), sa.not_(_d.valid)).limit(20)
+)
+BY_SOURCE = sa.select(_s.mpi_id).where(
+    _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
+)
+BY_EHC_ID = sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value"))
+BY_ARCHIVE_NO = sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value"))
+PATIENT_ROWS = patients.select().where(_c.mpi_id.in_(_IDS))
+_NO_TEXT = sa.cast(sa.null(), sa.String)
+_NO_BYTES = sa.cast(sa.null(), sa.LargeBinary)
+#: Documents, source identifiers and phones of some patients in one round trip:
+#: kind, mpi_id, order, text1, text2, ciphertext, flag1, flag2.
+CHILD_ROWS = sa.union_all(
+    sa.select(
+        sa.literal("d").label("kind"), _d.mpi_id, _d.id.label("seq"), _d.doc_type.label("t1"),
+        _d.reason.label("t2"), _d.number_enc.label("enc"), _d.valid.label("f1"),
+        _d.is_primary.label("f2"),
+    ).where(_d.mpi_id.in_(_IDS)),
+    sa.select(
+        sa.literal("s"), _s.mpi_id, _s.id, _s.system, _s.value, _NO_BYTES, sa.false(), sa.false()
+    ).where(_s.mpi_id.in_(_IDS)),
+    sa.select(
+        sa.literal("p"), _p.mpi_id, _p.position, _NO_TEXT, _NO_TEXT, _p.phone_enc, sa.false(),
+        sa.false(),
+    ).where(_p.mpi_id.in_(_IDS)),
+).order_by("kind", "mpi_id", "seq")  # fmt: skip
 
 
 class SqlPatientRepository:
@@ -67,32 +107,26 @@ class SqlPatientRepository:
 
     # --- lookups -------------------------------------------------------------------------
 
-    def _scalar(self, stmt: sa.Select[Any]) -> str | None:
-        value = self._conn.execute(stmt).scalar()
+    def _scalar(self, stmt: sa.Select[Any], **params: Any) -> str | None:
+        value = self._conn.execute(stmt, params).scalar()
         return str(value) if value is not None else None
 
     def find_by_document(self, doc_type: str, number: str) -> str | None:
         bidx = self._crypto.blind_index(document_kind(doc_type), number)
-        c = patient_documents.c
-        return self._scalar(sa.select(c.mpi_id).where(c.number_bidx == bidx, c.valid))
+        return self._scalar(BY_VALID_DOCUMENT, bidx=bidx)
 
     def holders_of_invalid_document(self, doc_type: str, number: str) -> list[str]:
         bidx = self._crypto.blind_index(document_kind(doc_type), number)
-        c = patient_documents.c
-        stmt = sa.select(c.mpi_id).where(c.number_bidx == bidx, sa.not_(c.valid)).limit(20)
-        return [str(row[0]) for row in self._conn.execute(stmt)]
+        return [str(row[0]) for row in self._conn.execute(BY_INVALID_DOCUMENT, {"bidx": bidx})]
 
     def find_by_source(self, identifier: SourceIdentifier) -> str | None:
-        c = source_identifiers.c
-        stmt = sa.select(c.mpi_id).where(c.system == identifier.system, c.value == identifier.value)
-        return self._scalar(stmt)
+        return self._scalar(BY_SOURCE, system=identifier.system, value=identifier.value)
 
     def find_by_ehc_id(self, ehc_id: str) -> str | None:
-        return self._scalar(sa.select(patients.c.mpi_id).where(patients.c.ehc_id == ehc_id))
+        return self._scalar(BY_EHC_ID, value=ehc_id)
 
     def find_by_archive_no(self, archive_no: str) -> str | None:
-        stmt = sa.select(patients.c.mpi_id).where(patients.c.archive_no == archive_no)
-        return self._scalar(stmt)
+        return self._scalar(BY_ARCHIVE_NO, value=archive_no)
 
     def get(self, mpi_id: str) -> PatientRecord | None:
         found = self._load([mpi_id])
@@ -127,28 +161,17 @@ class SqlPatientRepository:
 
     # --- loading -------------------------------------------------------------------------
 
-    def _children(self, table: sa.Table, ids: Sequence[str]) -> dict[str, list[Any]]:
-        grouped: dict[str, list[Any]] = defaultdict(list)
-        stmt = sa.select(table).where(table.c.mpi_id.in_(ids)).order_by(table.c.id)
-        for row in self._conn.execute(stmt):
-            grouped[row.mpi_id].append(row)
-        return grouped
-
     def _load(self, ids: Sequence[str]) -> list[PatientRecord]:
         if not ids:
             return []
-        rows = {
-            r.mpi_id: r
-            for r in self._conn.execute(patients.select().where(patients.c.mpi_id.in_(ids)))
-        }
-        docs = self._children(patient_documents, ids)
-        sids = self._children(source_identifiers, ids)
-        phones = self._children(patient_phones, ids)
-        return [self._record(rows[i], docs[i], sids[i], phones[i]) for i in ids if i in rows]
+        params = {"ids": list(ids)}
+        rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, params)}
+        children: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        for child in self._conn.execute(CHILD_ROWS, params):
+            children[child.mpi_id][child.kind].append(child)
+        return [self._record(rows[i], children[i]) for i in ids if i in rows]
 
-    def _record(
-        self, row: Any, docs: Iterable[Any], sids: Iterable[Any], phones: Iterable[Any]
-    ) -> PatientRecord:
+    def _record(self, row: Any, children: dict[str, list[Any]]) -> PatientRecord:
         decrypt = self._crypto.decrypt_field
         return PatientRecord(
             mpi_id=row.mpi_id,
@@ -166,19 +189,14 @@ class SqlPatientRepository:
                 gender=row.gender,
                 birth_date=row.birth_date,
                 ethnicity=row.ethnicity,
-                phones=tuple(
-                    decrypt(p.phone_enc, PHONE_CONTEXT)
-                    for p in sorted(phones, key=lambda p: p.position)
-                ),
+                phones=tuple(decrypt(p.enc, PHONE_CONTEXT) for p in children["p"]),
                 addresses=codec.addresses_from_json(row.addresses),
             ),
             documents=tuple(
-                IdentityDocument(
-                    d.doc_type, decrypt(d.number_enc, DOC_CONTEXT), d.valid, d.reason, d.is_primary
-                )
-                for d in docs
+                IdentityDocument(d.t1, decrypt(d.enc, DOC_CONTEXT), bool(d.f1), d.t2, bool(d.f2))
+                for d in children["d"]
             ),
-            source_ids=tuple(SourceIdentifier(s.system, s.value) for s in sids),
+            source_ids=tuple(SourceIdentifier(s.t1, s.t2) for s in children["s"]),
         )
 
     # --- writes --------------------------------------------------------------------------

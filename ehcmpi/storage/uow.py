@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 
 from ehcmpi.crypto.ports import CryptoProvider
-from ehcmpi.storage.engine import write_options
+from ehcmpi.storage.engine import read_engine_for, write_options
 from ehcmpi.storage.patients import SqlPatientRepository
 from ehcmpi.storage.records import SqlAuditRepository, SqlEhcAccountRepository
 
@@ -49,7 +49,14 @@ class SqlUnitOfWorkFactory:
 
     def __init__(self, engine: Engine, crypto: CryptoProvider) -> None:
         self.engine = engine
+        self.read_engine = read_engine_for(engine)
         self._crypto = crypto
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self._crypto, write=write)
+        engine = self.engine if write else self.read_engine
+        return SqlUnitOfWork(engine, self._crypto, write=write)
+
+    def dispose(self) -> None:
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+        self.engine.dispose()

@@ -96,9 +96,14 @@ def served(server_settings: Settings, migrated_engine: Engine) -> Iterator[tuple
 
 
 @pytest.fixture
-def container(served: tuple[str, Container], engine: Engine) -> Container:
-    """The server's container, on a database emptied before the test."""
-    return served[1]
+def container(served: tuple[str, Container], engine: Engine) -> Iterator[Container]:
+    """The server's container, on a database emptied before the test.
+
+    Its audit entries are written before the test ends, so that none lands in a later test's
+    freshly emptied database.
+    """
+    yield served[1]
+    served[1].audit.flush()
 
 
 @pytest.fixture
