@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 from ehcmpi.hl7v2.ack import (
@@ -62,8 +63,12 @@ class MllpServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on host:port, or accept on ``sock``, a socket bound by a parent process."""
+        if sock is not None:
+            self._server = await asyncio.start_server(self._serve, sock=sock)
+        else:
+            self._server = await asyncio.start_server(self._serve, self._host, self._port)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight messages finish (up to ``grace`` s), then close."""

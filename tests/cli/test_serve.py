@@ -80,3 +80,42 @@ def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
     assert code == 0, output
     assert stopped_in < 5
     assert "Traceback" not in output
+
+
+def test_two_http_workers_share_the_ports_and_all_stop_on_sigterm(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    """``[server] http_workers = 2``: two processes answer; one registration stays one."""
+    config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
+    http_port, mllp_port = _free_port(), _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(EHCMPI), "serve", "--config", str(config),
+             "--http-port", str(http_port), "--mllp-port", str(mllp_port)],
+            stdout=sink, stderr=subprocess.STDOUT, env=environment(),
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{http_port}/fhir"
+        _wait_until_up(f"{base}/metadata", process, log)
+        number = citizen_id(dt.date(1985, 3, 12), 13)
+        body = {"resourceType": "Patient", "name": [{"text": "张伟"}],
+                "identifier": [{"system": ID_CARD_SYSTEM, "value": number}]}  # fmt: skip
+        # Fresh connections, so that the kernel spreads them over both workers.
+        statuses = [httpx.post(f"{base}/Patient", json=body, timeout=10) for _ in range(8)]
+        acks = [asyncio.run(send("127.0.0.1", mllp_port, A01, timeout=10)) for _ in range(4)]
+
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    output = log.read_text(encoding="utf-8", errors="replace")
+    assert [r.status_code for r in statuses] == [201] + [200] * 7
+    assert len({r.json()["id"] for r in statuses}) == 1
+    assert all(b"\rMSA|AR|MSG-E2E-1" in ack for ack in acks)
+    assert code == 0, output
+    assert output.count("stopped") == 2  # both workers drained and stopped
+    assert "Traceback" not in output
