@@ -20,10 +20,11 @@ from sqlalchemy.engine import Engine
 
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.crypto.keys import init_keyfile
-from ehcmpi.settings import Settings, load_settings
+from ehcmpi.settings import Settings
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.tables import metadata
+from tests.support import settings_for
 
 PG_SERVER = os.environ.get("EHCMPI_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 BACKENDS = ["sqlite", "postgresql"]
@@ -88,32 +89,7 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 @pytest.fixture
 def settings(database_url: str, key_file: pathlib.Path, tmp_path: pathlib.Path) -> Settings:
-    config = tmp_path / "ehcmpi.toml"
-    config.write_text(
-        f"""
-[database]
-url = "{database_url}"
-
-[node]
-code = "TEST-NODE"
-
-[keys]
-file = "{key_file}"
-
-[[identifier_domains]]
-namespace = "HIS"
-oid = "1.2.156.112604.1.2.1"
-name = "院内 HIS"
-source = "HIS"
-
-[[identifier_domains]]
-namespace = "LIS"
-oid = "1.2.156.112604.1.2.2"
-source = "LIS"
-""",
-        encoding="utf-8",
-    )
-    return load_settings(str(config), environ={})
+    return settings_for(tmp_path / "ehcmpi.toml", database_url, key_file)
 
 
 @pytest.fixture

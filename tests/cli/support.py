@@ -13,23 +13,12 @@ from collections.abc import Iterator
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.settings import load_settings
 from ehcmpi.terminology.validators import mod11_2_check_char
+from tests import support
 
 #: The console script installed next to this interpreter (``.venv/bin/ehcmpi``).
 EHCMPI = pathlib.Path(sys.executable).with_name("ehcmpi")
 ID_CARD_SYSTEM = "urn:oid:2.16.156.10011.1.3"
 HIS_SYSTEM = "urn:oid:1.2.156.112604.1.2.1"
-
-DOMAINS = """
-[[identifier_domains]]
-namespace = "HIS"
-oid = "1.2.156.112604.1.2.1"
-source = "HIS"
-
-[[identifier_domains]]
-namespace = "LIS"
-oid = "1.2.156.112604.1.2.2"
-source = "LIS"
-"""
 
 
 def environment() -> dict[str, str]:
@@ -53,21 +42,8 @@ def ehcmpi(*args: str | pathlib.Path, timeout: float = 60) -> subprocess.Complet
 
 def write_config(directory: pathlib.Path, key_file: pathlib.Path, extra: str = "") -> pathlib.Path:
     """A config on a fresh SQLite file in ``directory``, the test key file and two domains."""
-    config = directory / "ehcmpi.toml"
-    config.write_text(
-        f"""{extra}
-[database]
-url = "sqlite:///{directory / "ehcmpi.db"}"
-
-[node]
-code = "CLI-TEST"
-
-[keys]
-file = "{key_file}"
-{DOMAINS}""",
-        encoding="utf-8",
-    )
-    return config
+    database = f"sqlite:///{directory / 'ehcmpi.db'}"
+    return support.write_config(directory / "ehcmpi.toml", database, key_file, extra)
 
 
 def citizen_id(born: dt.date, sequence: int, area: str = "110105") -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import pathlib
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 
 import httpx
 
@@ -40,12 +42,12 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: pathlib.Path
     raise AssertionError(f"server did not answer {url}")
 
 
-def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
-    tmp_path: pathlib.Path, key_file: pathlib.Path
-) -> None:
-    config = write_config(tmp_path, key_file)
+@contextlib.contextmanager
+def _serving(
+    config: pathlib.Path, log: pathlib.Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
+    """A real ``ehcmpi serve`` on free ports: the process, its FHIR base and MLLP port."""
     http_port, mllp_port = _free_port(), _free_port()
-    log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(EHCMPI), "serve", "--config", str(config),
@@ -55,7 +57,19 @@ def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
     try:
         base = f"http://127.0.0.1:{http_port}/fhir"
         _wait_until_up(f"{base}/metadata", process, log)
+        yield process, base, mllp_port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
+
+def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    config = write_config(tmp_path, key_file)
+    log = tmp_path / "serve.log"
+    with _serving(config, log) as (process, base, mllp_port):
         number = citizen_id(dt.date(1985, 3, 12), 13)
         created = httpx.post(
             f"{base}/Patient",
@@ -69,10 +83,6 @@ def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
         started = time.monotonic()
         code = process.wait(timeout=15)
         stopped_in = time.monotonic() - started
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
     output = log.read_text(encoding="utf-8", errors="replace")
     assert created.status_code == 201, created.text
@@ -87,17 +97,8 @@ def test_two_http_workers_share_the_ports_and_all_stop_on_sigterm(
 ) -> None:
     """``[server] http_workers = 2``: two processes answer; one registration stays one."""
     config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
-    http_port, mllp_port = _free_port(), _free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(EHCMPI), "serve", "--config", str(config),
-             "--http-port", str(http_port), "--mllp-port", str(mllp_port)],
-            stdout=sink, stderr=subprocess.STDOUT, env=environment(),
-        )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{http_port}/fhir"
-        _wait_until_up(f"{base}/metadata", process, log)
+    with _serving(config, log) as (process, base, mllp_port):
         number = citizen_id(dt.date(1985, 3, 12), 13)
         body = {"resourceType": "Patient", "name": [{"text": "张伟"}],
                 "identifier": [{"system": ID_CARD_SYSTEM, "value": number}]}  # fmt: skip
@@ -107,10 +108,6 @@ def test_two_http_workers_share_the_ports_and_all_stop_on_sigterm(
 
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
     output = log.read_text(encoding="utf-8", errors="replace")
     assert [r.status_code for r in statuses] == [201] + [200] * 7

@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.fhir.app import create_app
-from ehcmpi.settings import Settings, load_settings
+from ehcmpi.settings import Settings
+from tests.support import settings_for
 
 
 class LiveServer:
@@ -60,31 +61,8 @@ def server_settings(
     database_url: str, key_file: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     """The test configuration of the root ``settings`` fixture, for a session-long server."""
-    config = tmp_path_factory.mktemp("fhir") / "ehcmpi.toml"
-    config.write_text(
-        f"""
-[database]
-url = "{database_url}"
-
-[node]
-code = "TEST-NODE"
-
-[keys]
-file = "{key_file}"
-
-[[identifier_domains]]
-namespace = "HIS"
-oid = "1.2.156.112604.1.2.1"
-source = "HIS"
-
-[[identifier_domains]]
-namespace = "LIS"
-oid = "1.2.156.112604.1.2.2"
-source = "LIS"
-""",
-        encoding="utf-8",
-    )
-    return load_settings(str(config), environ={})
+    path = tmp_path_factory.mktemp("fhir") / "ehcmpi.toml"
+    return settings_for(path, database_url, key_file)
 
 
 @pytest.fixture(scope="session")
