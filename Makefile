@@ -39,9 +39,9 @@ typecheck: $(DEV_STAMP)
 pytest: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-## make bench: throughput and latency benchmarks (bench/), PostgreSQL and SQLite
+## make bench: throughput and latency benchmarks (bench/), PostgreSQL and SQLite; ARGS=--quick
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import httpx
 
 from ehcmpi.hl7v2.mllp import send
+from ehcmpi.server import _listen
 from tests.cli.support import EHCMPI, ID_CARD_SYSTEM, citizen_id, environment, write_config
 
 A01 = (
@@ -116,3 +117,27 @@ def test_two_http_workers_share_the_ports_and_all_stop_on_sigterm(
     assert code == 0, output
     assert output.count("stopped") == 2  # both workers drained and stopped
     assert "Traceback" not in output
+
+
+def test_accepted_connections_get_tcp_nodelay() -> None:
+    """Answers go out at once, not after the client's delayed ACK (~40 ms per request)."""
+
+    async def accept_one() -> int:
+        listener = _listen("127.0.0.1", 0, "HTTP")
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(seen, 5)
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(accept_one()) != 0
