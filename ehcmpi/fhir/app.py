@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -109,6 +110,10 @@ class FhirGuard:
 def create_app(container: Container, *, lifespan: Lifespan | None = None) -> FastAPI:
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # As many request threads as pooled connections: more threads would only queue for
+        # a connection (or open overflow ones) and fight over the GIL.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = container.settings.database.pool_size
         container.start()
         try:
             if lifespan is None:

@@ -46,12 +46,12 @@ def _use_wal(cursor: Any, timeout: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, pool_size: int) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         pathlib.Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8
+        url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=pool_size
     )
 
     @event.listens_for(engine, "connect")
@@ -74,7 +74,7 @@ def _sqlite_engine(url: str) -> Engine:
 def create_database_engine(url: str, *, pool_size: int = 20) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, pool_size)
     # No pre-ping (a round trip per checkout): a dropped connection invalidates the pool on
     # its first error and the next checkout reconnects.
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
