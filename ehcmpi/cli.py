@@ -11,6 +11,7 @@ import codecs
 import dataclasses
 import datetime as dt
 import json
+import os
 import pathlib
 import sys
 from collections.abc import Callable, Sequence
@@ -275,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(EXIT_ERROR) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
 
 
 if __name__ == "__main__":
