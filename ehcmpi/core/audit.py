@@ -84,8 +84,7 @@ class AuditLog:
             return
         try:
             with self._uow(write=True) as uow:
-                for entry in batch:
-                    uow.audit.record(entry)
+                uow.audit.record(batch)
                 uow.commit()
         except Exception:
             log.exception("audit write failed; %d entries kept for the next attempt", len(batch))

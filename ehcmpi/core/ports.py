@@ -6,6 +6,7 @@ guideline §6.3 数据存储安全) is the storage adapter's job behind these po
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -73,7 +74,7 @@ class EhcAccountRepository(Protocol):
 
 
 class AuditRepository(Protocol):
-    def record(self, entry: AuditEntry) -> None: ...
+    def record(self, entries: Sequence[AuditEntry]) -> None: ...
 
     def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,24 +55,31 @@ def _fit(value: str | None, column: sa.Column[Any]) -> str | None:
     return value[:length] if length else value
 
 
+AUDIT_INSERT = audit_log.insert()
+
+
 class SqlAuditRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def record(self, entry: AuditEntry) -> None:
+    def record(self, entries: Sequence[AuditEntry]) -> None:
+        """All entries in one executemany (the audit writer hands over whole batches)."""
         c = audit_log.c
-        self._conn.execute(
-            audit_log.insert().values(
-                at=entry.at,
-                actor=_fit(entry.actor, c.actor),
-                channel=_fit(entry.channel, c.channel),
-                action=_fit(entry.action, c.action),
-                outcome=_fit(entry.outcome, c.outcome),
-                duration_ms=entry.duration_ms,
-                target=_fit(entry.target, c.target),
-                detail=_fit(entry.detail, c.detail),
-            )
-        )
+        rows = [
+            {
+                "at": entry.at,
+                "actor": _fit(entry.actor, c.actor),
+                "channel": _fit(entry.channel, c.channel),
+                "action": _fit(entry.action, c.action),
+                "outcome": _fit(entry.outcome, c.outcome),
+                "duration_ms": entry.duration_ms,
+                "target": _fit(entry.target, c.target),
+                "detail": _fit(entry.detail, c.detail),
+            }
+            for entry in entries
+        ]
+        if rows:
+            self._conn.execute(AUDIT_INSERT, rows)
 
     def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
         stmt = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
