@@ -56,6 +56,7 @@ from ehcmpi.storage.patients import (
     SNAPSHOT_CONTEXT,
     SqlPatientRepository,
 )
+from ehcmpi.storage.records import account_row
 from ehcmpi.storage.tables import metadata
 
 ACTOR = Actor("bench:seed", channel="api")
@@ -121,16 +122,7 @@ class _CapturedAccounts:
         self._rows = rows
 
     def add(self, account: EhcAccount) -> bool:
-        self._rows["ehc_accounts"].append(
-            {
-                "ehc_id": account.ehc_id,
-                "mpi_id": account.mpi_id,
-                "doc_type": account.doc_type,
-                "status": account.status.value,
-                "kind": account.kind.value,
-                "issued_at": account.issued_at,
-            }
-        )
+        self._rows["ehc_accounts"].append(account_row(account))
         return True
 
 

@@ -13,19 +13,23 @@ from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
 from ehcmpi.storage.tables import audit_log, ehc_accounts
 
 
+def account_row(account: EhcAccount) -> dict[str, Any]:
+    return {
+        "ehc_id": account.ehc_id,
+        "mpi_id": account.mpi_id,
+        "doc_type": account.doc_type,
+        "status": account.status.value,
+        "kind": account.kind.value,
+        "issued_at": account.issued_at,
+    }
+
+
 class SqlEhcAccountRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def add(self, account: EhcAccount) -> bool:
-        row = {
-            "ehc_id": account.ehc_id,
-            "mpi_id": account.mpi_id,
-            "doc_type": account.doc_type,
-            "status": account.status.value,
-            "kind": account.kind.value,
-            "issued_at": account.issued_at,
-        }
+        row = account_row(account)
         return insert_ignoring_conflicts(self._conn, ehc_accounts, [row], "ehc_id") == 1
 
     def get(self, ehc_id: str) -> EhcAccount | None:
