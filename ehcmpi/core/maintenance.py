@@ -32,7 +32,7 @@ from ehcmpi.core.model import (
     RegistrationResult,
 )
 from ehcmpi.core.ports import UnitOfWork
-from ehcmpi.core.registration import RegistrationService, _derived, utcnow
+from ehcmpi.core.registration import RegistrationService, derived_demographics, utcnow
 from ehcmpi.terminology.pinyin import name_pinyin
 from ehcmpi.terminology.validators import check_document, cross_check
 
@@ -105,7 +105,7 @@ class MaintenanceService:
                 if documents:
                     current = self._attach_documents(uow, current, documents, demographics, actor)
                 # What the ID number encodes is not lost by an update that leaves it out.
-                demographics = _derived(demographics, current.documents)
+                demographics = derived_demographics(demographics, current.documents)
                 updated = self._save(
                     uow,
                     current,
@@ -132,7 +132,7 @@ class MaintenanceService:
                     f"证件 {doc.doc_type} 已属于另一患者 (document belongs to another patient)"
                 )
         # Like registration: a missing birth date and gender come from the number.
-        derived = _derived(current.demographics, checked.documents)
+        derived = derived_demographics(current.demographics, checked.documents)
         result = self._registration.attach(uow, current, derived, checked, (), actor)
         if result is None:
             raise VersionConflictError("患者索引被并发修改，请重试 (modified concurrently; retry)")

@@ -61,7 +61,9 @@ def new_archive_no(now: dt.datetime) -> str:
     return f"TA{now:%Y%m%d}{secrets.randbelow(10**8):08d}"
 
 
-def _derived(demographics: Demographics, documents: Sequence[IdentityDocument]) -> Demographics:
+def derived_demographics(
+    demographics: Demographics, documents: Sequence[IdentityDocument]
+) -> Demographics:
     """Fill a missing birth date, gender and pinyin from what the documents encode."""
     birth, gender = demographics.birth_date, demographics.gender
     for doc in documents:
@@ -118,7 +120,7 @@ class RegistrationService:
     def _register_checked(
         self, request: RegistrationRequest, checked: CheckedDocuments, actor: Actor
     ) -> RegistrationResult:
-        demographics = _derived(request.demographics, checked.documents)
+        demographics = derived_demographics(request.demographics, checked.documents)
         for _ in range(MAX_ATTEMPTS):
             with self._uow(write=True) as uow:
                 owner = self._owner(uow, checked, request)
