@@ -1,10 +1,10 @@
 """``ehcmpi serve``: FHIR over HTTP and MLLP in one process, on one asyncio loop — or in
-``[server] http_workers`` processes sharing the listening sockets.
+``[server] http_workers`` processes listening on the same ports (SO_REUSEPORT).
 
 Defaults: HTTP 127.0.0.1:8080 (base ``/fhir``), MLLP 127.0.0.1:2575.  On SIGINT/SIGTERM the
 HTTP server drains its requests, then MLLP stops accepting and finishes in-flight messages.
-With several workers the parent binds both ports, checks the keys and the database (and
-migrates where configured) once, forks the workers, restarts one that dies, and on a signal
+With several workers the parent checks the keys, takes both ports and checks the database
+(migrating where configured) once, forks the workers, restarts one that dies, and on a signal
 stops them all.  Every worker holds its own database pool; nothing else is shared, since
 everything a node knows lives in its database (DESIGN.md).
 """
@@ -31,6 +31,7 @@ from ehcmpi.hl7v2.mllp import MllpServer, unsupported_handler
 from ehcmpi.settings import ConfigError, Settings
 
 log = logging.getLogger("ehcmpi")
+WORKER_CANNOT_START = 3  # exit code of a worker that cannot start: restarting it won't help
 
 
 class _HttpServer(uvicorn.Server):
@@ -50,12 +51,16 @@ class _HttpServer(uvicorn.Server):
             super().handle_exit(sig, frame)
 
 
-def _listen(host: str, port: int, what: str) -> socket.socket:
+def _bind(host: str, port: int, what: str, *, shared: bool = False) -> socket.socket:
+    """A TCP socket bound to host:port; ``shared`` (SO_REUSEPORT) lets each worker bind its
+    own socket on the same port, and the kernel spreads new connections over them."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections accepted from a socket
     # whose proto says TCP; without it every answer waited ~40 ms for a delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -63,8 +68,12 @@ def _listen(host: str, port: int, what: str) -> socket.socket:
         raise ConfigError(
             f"{what} 端口无法监听 (cannot listen) {host}:{port}: {exc.strerror}"
         ) from None
+    return sock
+
+
+def _listen(host: str, port: int, what: str, *, shared: bool = False) -> socket.socket:
+    sock = _bind(host, port, what, shared=shared)
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -94,22 +103,34 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
         log.info("ehcmpi worker %d stopped", os.getpid())
 
 
-def _worker(settings: Settings, http_sock: socket.socket, mllp_sock: socket.socket) -> None:
-    asyncio.run(_serve(settings, http_sock, mllp_sock))
+def _worker(settings: Settings, http_port: int, mllp_port: int) -> None:
+    """One of several workers: its own listening sockets on the shared ports."""
+    server = settings.server
+    try:
+        http_sock = _listen(server.http_host, http_port, "HTTP", shared=True)
+        mllp_sock = _listen(server.mllp_host, mllp_port, "MLLP", shared=True)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        raise SystemExit(WORKER_CANNOT_START) from None
+    try:
+        asyncio.run(_serve(settings, http_sock, mllp_sock))
+    finally:
+        http_sock.close()
+        mllp_sock.close()
 
 
 class _Supervisor:
     """Keeps ``count`` forked workers running until a signal asks them all to stop."""
 
-    def __init__(self, settings: Settings, sockets: tuple[socket.socket, socket.socket]) -> None:
-        self._settings, self._sockets = settings, sockets
+    def __init__(self, settings: Settings, ports: tuple[int, int]) -> None:
+        self._settings, self._ports = settings, ports
         self._context = multiprocessing.get_context("fork")
         self._workers: list[BaseProcess] = []
         self._stopping = False
 
     def _spawn(self) -> BaseProcess:
         worker = self._context.Process(
-            target=_worker, args=(self._settings, *self._sockets), name="ehcmpi-worker"
+            target=_worker, args=(self._settings, *self._ports), name="ehcmpi-worker"
         )
         worker.start()
         return worker
@@ -127,9 +148,15 @@ class _Supervisor:
         while not self._stopping:
             time.sleep(0.5)
             for i, worker in enumerate(self._workers):
-                if not worker.is_alive() and not self._stopping:
-                    log.error("worker %s exited with %s; restarting", worker.pid, worker.exitcode)
-                    self._workers[i] = self._spawn()
+                if worker.is_alive() or self._stopping:
+                    continue
+                if worker.exitcode == WORKER_CANNOT_START:
+                    self._stop(signal.SIGTERM, None)
+                    for other in self._workers:
+                        other.join()
+                    raise ConfigError("工作进程无法启动 (a worker cannot start; see the log)")
+                log.error("worker %s exited with %s; restarting", worker.pid, worker.exitcode)
+                self._workers[i] = self._spawn()
         for worker in self._workers:
             worker.join()
 
@@ -137,15 +164,25 @@ class _Supervisor:
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     load_crypto(settings)  # a missing or open key file stops here, before any port is taken
-    open_database(settings).dispose()  # reachable, and migrated once, before the workers
     server = settings.server
-    http_sock = _listen(server.http_host, server.http_port, "HTTP")
-    mllp_sock = _listen(server.mllp_host, server.mllp_port, "MLLP")
+    shared = server.http_workers > 1
+    # With workers the parent only binds, without listening: it takes the ports (a busy port
+    # stops here, port 0 gets its number) but receives no connection; each worker listens on
+    # a socket of its own, so that the kernel balances connections over the workers.
+    take = _bind if shared else _listen
+    http_sock = take(server.http_host, server.http_port, "HTTP", shared=shared)
     try:
-        if server.http_workers == 1:
-            _worker(settings, http_sock, mllp_sock)
+        mllp_sock = take(server.mllp_host, server.mllp_port, "MLLP", shared=shared)
+    except ConfigError:
+        http_sock.close()
+        raise
+    try:
+        open_database(settings).dispose()  # reachable, and migrated once, before serving
+        if shared:
+            ports = (http_sock.getsockname()[1], mllp_sock.getsockname()[1])
+            _Supervisor(settings, ports).run(server.http_workers)
         else:
-            _Supervisor(settings, (http_sock, mllp_sock)).run(server.http_workers)
+            asyncio.run(_serve(settings, http_sock, mllp_sock))
     finally:
         http_sock.close()
         mllp_sock.close()

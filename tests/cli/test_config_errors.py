@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pathlib
+import socket
+
+import pytest
 
 from tests.cli.support import ehcmpi, one_error_line, write_config
 
@@ -52,3 +55,18 @@ def test_a_missing_key_file_is_one_line(tmp_path: pathlib.Path) -> None:
 
     assert str(missing) in line
     assert "keys init" in line
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_port_in_use_is_one_line(
+    tmp_path: pathlib.Path, key_file: pathlib.Path, workers: int
+) -> None:
+    config = write_config(tmp_path, key_file, extra=f"[server]\nhttp_workers = {workers}\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+
+        line = one_error_line(ehcmpi("serve", "--config", config, "--http-port", port))
+
+    assert "端口无法监听" in line and port in line
