@@ -78,7 +78,8 @@ def _listen(host: str, port: int, what: str, *, shared: bool = False) -> socket.
 
 
 async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket.socket) -> None:
-    container = build(settings)
+    # ``serve`` migrated (where configured) before any worker started: only check here.
+    container = build(settings, engine=open_database(settings, migrate_now=False))
     server = settings.server
     mllp = MllpServer(unsupported_handler, host=server.mllp_host, port=server.mllp_port)
     await mllp.start(mllp_sock)
