@@ -2,7 +2,9 @@
 
 Guideline Appendix A document types, GB/T 2261.1-2003 gender, GB/T 3304-1991 ethnicity,
 GB 11643-1999 citizen identity numbers and the other document-number rules, and the FHIR
-identifier systems. Standard library only, except ``pinyin`` (pypinyin: name readings).
+identifier systems. Standard library only, except ``pinyin`` (pypinyin: name readings),
+``hanzi`` (OpenCC's traditional→simplified character table) and ``similarity`` (rapidfuzz:
+Jaro–Winkler and edit distances for matching).
 """
 
 from ehcmpi.terminology.document_types import DOCUMENT_TYPES, DocumentType, document_type
