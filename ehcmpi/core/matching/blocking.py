@@ -1,0 +1,144 @@
+"""Blocking keys: which pairs are worth comparing at all (guideline §4.1.1 自动合并).
+
+Comparing every record with every other is quadratic; blocking compares only records that
+share a key — a document number, a phone, the pinyin of the name with the birth year, …
+A rule file combines key functions (``["near_pinyin", "birth_date"]``); a record's keys for a
+rule are the product of each function's values.  Key functions are pure and cheap; the
+stored candidate index (storage) holds the same keys, so the online matcher and the batch
+engine block alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+from collections.abc import Callable, Sequence
+
+from ehcmpi.core.matching.record import MatchRecord
+from ehcmpi.terminology.pinyin import fold_syllables, name_readings
+from ehcmpi.terminology.validators import id_number_15_to_18, normalize_number
+
+KeyFunction = Callable[[MatchRecord, str], list[str]]
+
+
+def _documents(record: MatchRecord, _: str) -> list[str]:
+    keys = []
+    for doc in record.documents:
+        number = normalize_number(doc.number)
+        if doc.doc_type == "01" and len(number) == 15 and number.isdigit():
+            number = id_number_15_to_18(number)
+        if number:
+            keys.append(f"{doc.doc_type}:{number}")
+    return keys
+
+
+def _phones(record: MatchRecord, _: str) -> list[str]:
+    keys = []
+    for phone in record.phones:
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        if len(digits) == 13 and digits.startswith("86"):
+            digits = digits[2:]
+        if len(digits) >= 7:
+            keys.append(digits)
+    return keys
+
+
+def _full_name(record: MatchRecord) -> str | None:
+    if record.name:
+        return record.name
+    parts = [p for p in (record.family_name, record.given_name) if p]
+    return " ".join(parts) if parts else None
+
+
+def _pinyin(record: MatchRecord, _: str) -> list[str]:
+    """Order-insensitive syllables of every reading, so "Wei Zhang" and 单 read dān meet 张伟
+    and 单 read shàn."""
+    name = _full_name(record)
+    readings = name_readings(name) if name else ()
+    return sorted({"".join(sorted(r)) for r in readings if r})
+
+
+def _near_pinyin(record: MatchRecord, _: str) -> list[str]:
+    name = _full_name(record)
+    readings = name_readings(name) if name else ()
+    return sorted({"".join(sorted(fold_syllables(r))) for r in readings if r})
+
+
+def _digits(value: str | None) -> str:
+    return "".join(ch for ch in value if ch.isdigit()) if value else ""
+
+
+def _birth_date(record: MatchRecord, _: str) -> list[str]:
+    digits = _digits(record.birth_date)
+    return [digits] if len(digits) == 8 else []
+
+
+def _birth_year(record: MatchRecord, _: str) -> list[str]:
+    digits = _digits(record.birth_date)
+    return [digits[:4]] if len(digits) >= 4 else []
+
+
+def _area_code(record: MatchRecord, _: str) -> list[str]:
+    if record.area_code:
+        return [record.area_code[:6]]
+    codes = {d.number[:6] for d in record.documents if d.doc_type == "01" and len(d.number) >= 6}
+    return sorted(codes)
+
+
+def _gender(record: MatchRecord, _: str) -> list[str]:
+    return [record.gender] if record.gender in ("1", "2") else []
+
+
+def _field(record: MatchRecord, name: str) -> list[str]:
+    """``field:<attribute>`` or ``field:extra.<name>``: the normalised value itself."""
+    if name.startswith("extra."):
+        value = record.extra_value(name.removeprefix("extra."))
+    else:
+        raw = getattr(record, name, None)
+        value = raw if isinstance(raw, str) else None
+    if not value:
+        return []
+    text = " ".join(unicodedata.normalize("NFKC", value).lower().split())
+    return [text] if text else []
+
+
+def _name_set(record: MatchRecord, _: str) -> list[str]:
+    """Given and family name in either order (a swapped pair meets its original)."""
+    parts = [_field(record, "given_name"), _field(record, "family_name")]
+    if not all(parts):
+        return []
+    return ["|".join(sorted(p[0] for p in parts))]
+
+
+def _prefix(record: MatchRecord, argument: str) -> list[str]:
+    """``prefix:<n>:<key>``: the first n characters of another key's values."""
+    size, _, inner = argument.partition(":")
+    function, _, rest = inner.partition(":")
+    return sorted({v[: int(size)] for v in KEY_FUNCTIONS[function](record, rest)})
+
+
+KEY_FUNCTIONS: dict[str, KeyFunction] = {
+    "document": _documents,
+    "phone": _phones,
+    "pinyin": _pinyin,
+    "near_pinyin": _near_pinyin,
+    "birth_date": _birth_date,
+    "birth_year": _birth_year,
+    "area_code": _area_code,
+    "gender": _gender,
+    "field": _field,
+    "name_set": _name_set,
+    "prefix": _prefix,
+}
+
+
+def record_keys(record: MatchRecord, rule_name: str, keys: Sequence[str]) -> list[str]:
+    """This record's keys under one blocking rule (empty when any part is missing)."""
+    parts = []
+    for key in keys:
+        function, _, argument = key.partition(":")
+        values = KEY_FUNCTIONS[function](record, argument)
+        if not values:
+            return []
+        parts.append(values)
+    return [rule_name + "=" + "|".join(combo) for combo in itertools.product(*parts)]

@@ -1,0 +1,88 @@
+"""Matching one incoming record against the stored golden records (§4.1.1, §4.1.2).
+
+Candidates come from the stored blocking-key index (``LinkRepository.candidates``), capped
+per key, so a lookup never scans the table whatever its size; each candidate golden record
+is scored with the rule set, best first.  Pairs an operator has declared different people
+(MANUAL NO_MATCH) are never proposed again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ehcmpi.core.matching.blocking import record_keys
+from ehcmpi.core.matching.convert import golden_match_record
+from ehcmpi.core.matching.record import MatchRecord
+from ehcmpi.core.matching.rules import RuleSet
+from ehcmpi.core.matching.scoring import MatchOutcome, MatchResult, Scorer
+from ehcmpi.core.model import PatientRecord, PatientStatus
+from ehcmpi.core.ports import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    patient: PatientRecord
+    result: MatchResult
+
+    @property
+    def outcome(self) -> MatchOutcome:
+        return self.result.outcome
+
+
+class Matcher:
+    """Scores records against stored golden records under one rule set."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.scorer = Scorer(rules)
+
+    def keys(self, record: MatchRecord) -> list[str]:
+        """Every blocking key of a record, under every rule (what the key index stores)."""
+        keys: list[str] = []
+        for rule in self.rules.blocking:
+            keys.extend(record_keys(record, rule.name, rule.keys))
+        return list(dict.fromkeys(keys))
+
+    def index(self, uow: UnitOfWork, patient: PatientRecord) -> None:
+        """Store a golden record's blocking keys (none once it is no longer active)."""
+        active = patient.status is PatientStatus.ACTIVE
+        keys = self.keys(golden_match_record(patient)) if active else []
+        uow.links.replace_keys(patient.mpi_id, keys)
+
+    def candidates(
+        self,
+        uow: UnitOfWork,
+        record: MatchRecord,
+        *,
+        subject: str | None = None,
+        exclude: Iterable[str] = (),
+    ) -> list[Candidate]:
+        """Active golden records that share a blocking key with ``record``, best first.
+
+        ``subject`` is the golden record ``record`` belongs to, if any: it is not its own
+        candidate, nor is one an operator has said is a different person.
+        """
+        by_cap: dict[int, list[str]] = defaultdict(list)
+        for rule in self.rules.blocking:
+            by_cap[rule.cap].extend(record_keys(record, rule.name, rule.keys))
+        found: dict[str, None] = {}
+        for cap, keys in by_cap.items():
+            if keys:
+                found.update(dict.fromkeys(uow.links.candidates(keys, cap)))
+        skip = set(exclude) | ({subject} if subject else set())
+        features = self.scorer.features(record)
+        results = []
+        for mpi_id in found:
+            if mpi_id in skip:
+                continue
+            patient = uow.patients.get(mpi_id)
+            if patient is None or patient.status is not PatientStatus.ACTIVE:
+                continue
+            if subject and uow.links.manual_no_match(subject, mpi_id):
+                continue
+            other = self.scorer.features(golden_match_record(patient))
+            results.append(Candidate(patient, self.scorer.explain(features, other)))
+        results.sort(key=lambda c: -c.result.weight)
+        return results
