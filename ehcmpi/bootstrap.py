@@ -7,7 +7,9 @@ line when something is wrong.
 
 from __future__ import annotations
 
+import os
 import pathlib
+import socket
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -15,9 +17,16 @@ from sqlalchemy.engine import Engine
 
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.domains import DomainRegistry
+from ehcmpi.core.jobs import JobScheduler, JobService
+from ehcmpi.core.linking import Linker
 from ehcmpi.core.maintenance import MaintenanceService
+from ehcmpi.core.matching.online import Matcher
+from ehcmpi.core.matching.rules import RulesError, RuleSet, load_rules
+from ehcmpi.core.merge import MergeService
+from ehcmpi.core.model import SYSTEM_ACTOR
 from ehcmpi.core.query import QueryService
-from ehcmpi.core.registration import RegistrationService
+from ehcmpi.core.registration import RegistrationService, utcnow
+from ehcmpi.core.review import ReviewService
 from ehcmpi.crypto.errors import KeyFileError
 from ehcmpi.crypto.keys import load_keyfile
 from ehcmpi.crypto.ports import CryptoProvider
@@ -41,11 +50,19 @@ class Container:
     registration: RegistrationService
     query: QueryService
     maintenance: MaintenanceService
+    linker: Linker
+    merges: MergeService
+    review: ReviewService
+    jobs: JobService
+    scheduler: JobScheduler
 
     def start(self) -> None:
+        """Background work of a serving process: the audit writer and the job scheduler."""
         self.audit.start()
+        self.scheduler.start()
 
     def close(self) -> None:
+        self.scheduler.stop()
         self.audit.stop()
         self.uow.dispose()
 
@@ -93,20 +110,53 @@ def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Eng
     return engine
 
 
+def load_match_rules(settings: Settings) -> RuleSet:
+    """The configured rule file, or the shipped default; a bad file is one line."""
+    path = settings.matching.rules
+    try:
+        if path is None:
+            return load_rules()
+        return load_rules(pathlib.Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"无法读取匹配规则文件 (cannot read match rules) {path}: {exc}") from None
+    except RulesError as exc:
+        raise ConfigError(
+            f"匹配规则无效 (invalid match rules) {path or 'default'}: {exc}"
+        ) from None
+
+
 def build(settings: Settings, *, engine: Engine | None = None) -> Container:
     crypto = load_crypto(settings)
+    rules = load_match_rules(settings)
     engine = engine or open_database(settings)
     uow = SqlUnitOfWorkFactory(engine, crypto)
     audit = AuditLog(uow)
-    registration = RegistrationService(uow, crypto, audit, node_code=settings.node.code)
+    domains = settings.domain_registry()
+    node = settings.node.code
+    linker = Linker(Matcher(rules), domains.trust, utcnow)
+    registration = RegistrationService(
+        uow,
+        crypto,
+        audit,
+        node_code=node,
+        linker=linker if settings.matching.enabled else None,
+    )
+    merges = MergeService(uow, linker, crypto, audit, node_code=node)
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    jobs = JobService(uow, linker, merges, audit, holder=holder)
     return Container(
         settings=settings,
         engine=engine,
         crypto=crypto,
         uow=uow,
         audit=audit,
-        domains=settings.domain_registry(),
+        domains=domains,
         registration=registration,
         query=QueryService(uow, audit),
         maintenance=MaintenanceService(uow, audit, registration),
+        linker=linker,
+        merges=merges,
+        review=ReviewService(uow, linker, merges, audit),
+        jobs=jobs,
+        scheduler=JobScheduler(jobs, SYSTEM_ACTOR, settings.matching.scheduler_seconds),
     )

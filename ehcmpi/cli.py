@@ -1,4 +1,4 @@
-"""``ehcmpi`` command line: serve, db, keys, import, patient, audit.
+"""``ehcmpi`` command line: serve, db, keys, import, patient, match, review, audit.
 
 Every operator mistake (bad config, unreachable database, missing key file, unknown patient)
 ends with one line on stderr and a non-zero exit code, never a traceback.
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ehcmpi.bootstrap import Container, build, connect_database, open_database
+from ehcmpi.cli_match import add_commands
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.model import Actor, FuzzyQuery, RegistrationMode
 from ehcmpi.crypto.errors import KeyFileError
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("history", _with_container(cmd_patient_history), "version history", patient).add_argument(
         "mpi_id"
     )
+
+    add_commands(commands, add, _with_container, patient, CLI_ADMIN)
 
     audit = add("audit", _with_container(cmd_audit), "recent service calls (调用审计)")
     audit.add_argument("--limit", type=int, default=50)

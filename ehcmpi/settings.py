@@ -7,7 +7,8 @@ line (``ConfigError``), never a traceback.
     [database]   url auto_migrate pool_size
     [node]       code name
     [keys]       file
-    [[identifier_domains]]  namespace oid system name source
+    [matching]   enabled rules scheduler_seconds
+    [[identifier_domains]]  namespace oid system name source trust
 """
 
 from __future__ import annotations
@@ -63,12 +64,23 @@ class KeySettings(_Section):
     file: str = DEFAULT_KEY_FILE
 
 
+class MatchingSettings(_Section):
+    """Record matching (§4.1.1): the rule file (default: the shipped Chinese rules)."""
+
+    enabled: bool = True
+    rules: str | None = None
+    #: how often the server checks whether a scheduled job is due (0: never)
+    scheduler_seconds: int = Field(60, ge=0, le=86400)
+
+
 class DomainSettings(_Section):
     namespace: str = Field(min_length=1)
     oid: str = Field(pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$")
     system: str | None = None
     name: str = ""
     source: str | None = None
+    #: survivorship: values from a more trusted domain win (§4.1.1 索引合并)
+    trust: int = Field(0, ge=-1000, le=1000)
 
     def to_domain(self) -> IdentifierDomain:
         return IdentifierDomain(
@@ -77,6 +89,7 @@ class DomainSettings(_Section):
             system=self.system or f"urn:oid:{self.oid}",
             name=self.name or self.namespace,
             source=self.source,
+            trust=self.trust,
         )
 
 
@@ -85,6 +98,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     node: NodeSettings = NodeSettings()
     keys: KeySettings = KeySettings()
+    matching: MatchingSettings = MatchingSettings()
     identifier_domains: tuple[DomainSettings, ...] = ()
 
     def domain_registry(self) -> DomainRegistry:

@@ -18,6 +18,7 @@ class IdentifierDomain:
     system: str
     name: str
     source: str | None = None
+    trust: int = 0
 
 
 class DomainRegistry:
@@ -38,6 +39,11 @@ class DomainRegistry:
 
     def by_namespace(self, namespace: str) -> IdentifierDomain | None:
         return next((d for d in self._domains if d.namespace == namespace), None)
+
+    def trust(self, system: str) -> int:
+        """Survivorship rank of a source system's domain (unknown domains: 0)."""
+        domain = self._by_system.get(system)
+        return domain.trust if domain else 0
 
     def by_source(self, source: str) -> IdentifierDomain | None:
         return next((d for d in self._domains if d.source == source), None)

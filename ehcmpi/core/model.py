@@ -17,6 +17,8 @@ class PatientStatus(StrEnum):
 
     ACTIVE = "active"
     CANCELLED = "cancelled"
+    #: merged into another record (``parent_id``) by 索引合并; a split can bring it back
+    MERGED = "merged"
 
 
 class RegistrationMode(StrEnum):

@@ -6,10 +6,21 @@ guideline §6.3 数据存储安全) is the storage adapter's job behind these po
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from ehcmpi.core.links import (
+    JobRun,
+    JobSchedule,
+    LinkEvent,
+    LinkState,
+    MatchDecision,
+    MergeRecord,
+    ReviewTask,
+    SourceRecord,
+)
 from ehcmpi.core.model import (
     AuditEntry,
     EhcAccount,
@@ -52,6 +63,12 @@ class PatientRepository(Protocol):
         """False when this valid document already belongs to a patient."""
         ...
 
+    def move_documents(
+        self, from_mpi_id: str, to_mpi_id: str, documents: Sequence[tuple[str, str]]
+    ) -> None:
+        """Move the named (doc_type, number) documents to another patient (merge and split)."""
+        ...
+
     def add_source_id(self, mpi_id: str, identifier: SourceIdentifier) -> bool:
         """False when the identifier already belongs to a patient."""
         ...
@@ -66,11 +83,119 @@ class PatientRepository(Protocol):
 
     def count(self) -> int: ...
 
+    def active_records(self, after: str | None, limit: int) -> list[PatientRecord]:
+        """Active records in mpi_id order after ``after``: a page for batch jobs."""
+        ...
+
 
 class EhcAccountRepository(Protocol):
     def add(self, account: EhcAccount) -> bool: ...
 
     def get(self, ehc_id: str) -> EhcAccount | None: ...
+
+    def reassign(self, ehc_id: str, mpi_id: str) -> None:
+        """Move an EHC account to another patient (it follows its document on merge/split)."""
+        ...
+
+
+class LinkRepository(Protocol):
+    """Source records, their links, decisions, review tasks and merges (§4.1.1)."""
+
+    def get_source(self, identifier: SourceIdentifier) -> SourceRecord | None: ...
+
+    def sources_of(self, mpi_id: str) -> list[SourceRecord]: ...
+
+    def add_source(self, source: SourceRecord) -> bool:
+        """Insert a new source record; False, writing nothing, if its identifier exists."""
+        ...
+
+    def update_source(self, source: SourceRecord) -> None:
+        """Store the demographics/documents and link (golden, state, origin, weight) given."""
+        ...
+
+    def add_event(self, event: LinkEvent) -> None: ...
+
+    def events(
+        self, *, mpi_id: str | None = None, source: SourceIdentifier | None = None
+    ) -> list[LinkEvent]:
+        """Link history, oldest first: of one source record, or touching one golden record."""
+        ...
+
+    def add_decision(self, decision: MatchDecision) -> None: ...
+
+    def get_decision(self, decision_id: str) -> MatchDecision | None: ...
+
+    def decisions_between(self, a: str, b: str) -> list[MatchDecision]:
+        """Decisions about two golden records in either role, newest first."""
+        ...
+
+    def manual_no_match(self, a: str, b: str) -> bool:
+        """True when an operator decided that these two golden records are different people."""
+        ...
+
+    def add_task(self, task: ReviewTask) -> bool:
+        """False when an open task for the same pair (either order) already exists."""
+        ...
+
+    def get_task(self, task_id: str) -> ReviewTask | None: ...
+
+    def open_tasks(self, limit: int = 50, offset: int = 0) -> list[ReviewTask]:
+        """Open tasks, highest weight first."""
+        ...
+
+    def count_open_tasks(self) -> int: ...
+
+    def resolve_task(
+        self, task_id: str, resolution: LinkState, actor: str, at: dt.datetime
+    ) -> bool:
+        """Close an open task; False when it was not open (already decided by someone)."""
+        ...
+
+    def close_tasks_of(self, mpi_id: str, actor: str, at: dt.datetime) -> int:
+        """Close the open tasks involving a golden record that no longer exists (merged)."""
+        ...
+
+    def add_merge(self, merge: MergeRecord) -> None: ...
+
+    def get_merge(self, merge_id: str) -> MergeRecord | None: ...
+
+    def last_merge_into(self, survivor: str, retired: str) -> MergeRecord | None:
+        """The latest unreversed merge of ``retired`` into ``survivor``."""
+        ...
+
+    def mark_merge_reversed(self, merge_id: str, at: dt.datetime) -> None: ...
+
+    def replace_keys(self, mpi_id: str, keys: Sequence[str]) -> None:
+        """The blocking keys of a golden record (stored as blind indexes, never plaintext)."""
+        ...
+
+    def candidates(self, keys: Sequence[str], cap: int) -> list[str]:
+        """Golden records sharing any of ``keys``, at most ``cap`` per key, distinct."""
+        ...
+
+
+class JobRepository(Protocol):
+    """Schedules, the run lease and run records of scheduled jobs (§4.1.1 索引定时任务)."""
+
+    def get_schedule(self, name: str) -> JobSchedule | None: ...
+
+    def save_schedule(self, schedule: JobSchedule) -> None: ...
+
+    def schedules(self) -> list[JobSchedule]: ...
+
+    def acquire_lease(self, name: str, holder: str, now: dt.datetime, ttl_seconds: float) -> bool:
+        """Take the job's lease if it is free or expired (or already ours): one runner only."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...
+
+    def add_run(self, run: JobRun) -> None: ...
+
+    def finish_run(self, run: JobRun) -> None: ...
+
+    def runs(self, name: str, limit: int = 20) -> list[JobRun]:
+        """The latest runs of a job, newest first."""
+        ...
 
 
 class AuditRepository(Protocol):
@@ -90,6 +215,12 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditRepository: ...
+
+    @property
+    def links(self) -> LinkRepository: ...
+
+    @property
+    def jobs(self) -> JobRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -28,6 +28,10 @@ from ehcmpi.core.documents import (
     with_primary,
 )
 from ehcmpi.core.errors import CancelledError, ConflictError, DomainError
+from ehcmpi.core.linking import Linker, auto_link
+from ehcmpi.core.links import LinkState
+from ehcmpi.core.matching.online import Candidate
+from ehcmpi.core.matching.scoring import MatchOutcome
 from ehcmpi.core.model import (
     Actor,
     Demographics,
@@ -88,7 +92,9 @@ class RegistrationService:
         *,
         node_code: str,
         clock: Clock = utcnow,
+        linker: Linker | None = None,
     ) -> None:
+        self._linker = linker
         self._uow = uow
         self._crypto = crypto
         self._audit = audit
@@ -124,14 +130,61 @@ class RegistrationService:
         for _ in range(MAX_ATTEMPTS):
             with self._uow(write=True) as uow:
                 owner = self._owner(uow, checked, request)
+                best = None
+                if owner is None and self._linker is not None:
+                    best = self._linker.best(uow, demographics, checked.documents)
+                    matched = auto_link(best)
+                    owner = matched.patient.mpi_id if matched else None
                 if owner is None:
                     result = self._create(uow, demographics, checked, request, actor)
                 else:
                     result = self._attach(uow, owner, demographics, checked, request, actor)
+                if result is not None and self._linker is not None:
+                    result = self._link(uow, result, best, demographics, checked, request, actor)
                 if result is not None:
                     uow.commit()
                     return result
         raise ConflictError("并发注册冲突，请重试 (registration kept conflicting; retry)")
+
+    def _link(
+        self,
+        uow: UnitOfWork,
+        result: RegistrationResult,
+        best: Candidate | None,
+        demographics: Demographics,
+        checked: CheckedDocuments,
+        request: RegistrationRequest,
+        actor: Actor,
+    ) -> RegistrationResult:
+        """Record the matching decision, the source records and survivorship (§4.1.1)."""
+        assert self._linker is not None
+        mpi_id = result.patient.mpi_id
+        decision = None
+        state = LinkState.MATCH
+        if best is not None and best.outcome is not MatchOutcome.NO_MATCH:
+            decision = self._linker.decide(
+                uow,
+                mpi_id,
+                best.patient.mpi_id,
+                best.result,
+                actor,
+                source=next(iter(request.source_ids), None),
+            )
+            if best.outcome is MatchOutcome.POSSIBLE_MATCH:
+                state = LinkState.POSSIBLE_MATCH
+                self._linker.queue_review(uow, decision, decision.source)
+        self._linker.save_sources(
+            uow,
+            mpi_id,
+            request.source_ids,
+            demographics,
+            checked.documents,
+            actor,
+            state=state,
+            decision=decision,
+        )
+        patient = self._linker.refresh(uow, result.patient, actor)
+        return replace(result, patient=patient)
 
     def _owner(
         self, uow: UnitOfWork, checked: CheckedDocuments, request: RegistrationRequest

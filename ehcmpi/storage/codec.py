@@ -1,8 +1,9 @@
-"""JSON form of domain records, for version snapshots and address columns."""
+"""JSON form of domain records: version snapshots, address columns, source records, merges."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -49,8 +50,39 @@ def _datetime(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def _demographics_dict(d: Demographics) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "name_pinyin": d.name_pinyin,
+        "gender": d.gender,
+        "birth_date": d.birth_date.isoformat() if d.birth_date else None,
+        "ethnicity": d.ethnicity,
+        "phones": list(d.phones),
+        "addresses": [_address_dict(a) for a in d.addresses],
+    }
+
+
+def _demographics_from(d: dict[str, Any]) -> Demographics:
+    return Demographics(
+        name=d["name"],
+        name_pinyin=d["name_pinyin"],
+        gender=d["gender"],
+        birth_date=_date(d["birth_date"]),
+        ethnicity=d["ethnicity"],
+        phones=tuple(d["phones"]),
+        addresses=tuple(Address(**a) for a in d["addresses"]),
+    )
+
+
+def _documents_list(documents: tuple[IdentityDocument, ...]) -> list[list[Any]]:
+    return [[x.doc_type, x.number, x.valid, x.reason, x.primary] for x in documents]
+
+
+def _documents_from(items: list[list[Any]]) -> tuple[IdentityDocument, ...]:
+    return tuple(IdentityDocument(*x) for x in items)
+
+
 def record_to_json(record: PatientRecord) -> bytes:
-    d = record.demographics
     return orjson.dumps(
         {
             "mpi_id": record.mpi_id,
@@ -62,18 +94,8 @@ def record_to_json(record: PatientRecord) -> bytes:
             "data_quality": list(record.data_quality),
             "created_at": record.created_at.isoformat() if record.created_at else None,
             "updated_at": record.updated_at.isoformat() if record.updated_at else None,
-            "demographics": {
-                "name": d.name,
-                "name_pinyin": d.name_pinyin,
-                "gender": d.gender,
-                "birth_date": d.birth_date.isoformat() if d.birth_date else None,
-                "ethnicity": d.ethnicity,
-                "phones": list(d.phones),
-                "addresses": [_address_dict(a) for a in d.addresses],
-            },
-            "documents": [
-                [x.doc_type, x.number, x.valid, x.reason, x.primary] for x in record.documents
-            ],
+            "demographics": _demographics_dict(record.demographics),
+            "documents": _documents_list(record.documents),
             "source_ids": [[s.system, s.value] for s in record.source_ids],
         }
     )
@@ -81,7 +103,6 @@ def record_to_json(record: PatientRecord) -> bytes:
 
 def record_from_json(data: bytes) -> PatientRecord:
     raw: dict[str, Any] = orjson.loads(data)
-    d = raw["demographics"]
     return PatientRecord(
         mpi_id=raw["mpi_id"],
         ehc_id=raw["ehc_id"],
@@ -92,15 +113,36 @@ def record_from_json(data: bytes) -> PatientRecord:
         data_quality=tuple(raw["data_quality"]),
         created_at=_datetime(raw["created_at"]),
         updated_at=_datetime(raw["updated_at"]),
-        demographics=Demographics(
-            name=d["name"],
-            name_pinyin=d["name_pinyin"],
-            gender=d["gender"],
-            birth_date=_date(d["birth_date"]),
-            ethnicity=d["ethnicity"],
-            phones=tuple(d["phones"]),
-            addresses=tuple(Address(**a) for a in d["addresses"]),
-        ),
-        documents=tuple(IdentityDocument(*x) for x in raw["documents"]),
+        demographics=_demographics_from(raw["demographics"]),
+        documents=_documents_from(raw["documents"]),
         source_ids=tuple(SourceIdentifier(*s) for s in raw["source_ids"]),
     )
+
+
+def source_to_json(demographics: Demographics, documents: tuple[IdentityDocument, ...]) -> bytes:
+    """A source record's demographics and documents as its system sent them (§4.1.1)."""
+    return orjson.dumps(
+        {"demographics": _demographics_dict(demographics), "documents": _documents_list(documents)}
+    )
+
+
+def source_from_json(data: bytes) -> tuple[Demographics, tuple[IdentityDocument, ...]]:
+    raw: dict[str, Any] = orjson.loads(data)
+    return _demographics_from(raw["demographics"]), _documents_from(raw["documents"])
+
+
+def pairs_to_json(pairs: Sequence[Sequence[str]]) -> str:
+    """String pairs such as (system, value) or (doc_type, number), as a JSON list of lists."""
+    return orjson.dumps([list(p) for p in pairs]).decode()
+
+
+def pairs_from_json(text: str | bytes | None) -> tuple[tuple[str, str], ...]:
+    return tuple((a, b) for a, b in orjson.loads(text)) if text else ()
+
+
+def strings_to_json(values: Sequence[str]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+def strings_from_json(text: str | None) -> tuple[str, ...]:
+    return tuple(orjson.loads(text)) if text else ()

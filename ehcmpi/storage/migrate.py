@@ -7,6 +7,7 @@ two replicas (or HTTP worker processes) starting together do not both migrate.
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -42,6 +43,15 @@ def is_current(engine: Engine) -> bool:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Step the schema back to ``revision`` (rolling a release back, guideline §6.x)."""
+    _run(engine, command.downgrade, revision)
+
+
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({LOCK_KEY})")
@@ -53,7 +63,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             # inside this one transaction.
             conn.execution_options(**write_options(engine)).begin()
         try:
-            command.upgrade(_config(conn), revision)
+            step(_config(conn), revision)
             conn.commit()
         finally:
             if conn.dialect.name == "postgresql":

@@ -79,6 +79,21 @@ BY_SOURCE = sa.select(_s.mpi_id).where(
 )
 BY_EHC_ID = sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value"))
 BY_ARCHIVE_NO = sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value"))
+MOVE_DOCUMENT = (
+    patient_documents.update()
+    .where(
+        _d.mpi_id == sa.bindparam("src"),
+        _d.doc_type == sa.bindparam("dtype"),
+        _d.number_bidx == sa.bindparam("bidx"),
+    )
+    .values(mpi_id=sa.bindparam("dst"))
+)
+ACTIVE_PAGE = (
+    sa.select(_c.mpi_id)
+    .where(_c.status == PatientStatus.ACTIVE.value, _c.mpi_id > sa.bindparam("after"))
+    .order_by(_c.mpi_id)
+    .limit(sa.bindparam("limit"))
+)
 PATIENT_ROWS = patients.select().where(_c.mpi_id.in_(_IDS))
 _NO_TEXT = sa.cast(sa.null(), sa.String)
 _NO_BYTES = sa.cast(sa.null(), sa.LargeBinary)
@@ -152,6 +167,14 @@ class SqlPatientRepository:
             stmt = stmt.where(c.mpi_id.in_(phones))
         stmt = stmt.order_by(c.pinyin_key, c.mpi_id).limit(query.limit)
         ids = [row[0] for row in self._conn.execute(stmt)]
+        return self._load(ids)
+
+    def active_records(self, after: str | None, limit: int) -> list[PatientRecord]:
+        """A keyset page (mpi_id > ``after``) for batch jobs (§4.1.1 索引定时任务)."""
+        ids = [
+            row[0]
+            for row in self._conn.execute(ACTIVE_PAGE, {"after": after or "", "limit": limit})
+        ]
         return self._load(ids)
 
     def count(self) -> int:
@@ -264,6 +287,26 @@ class SqlPatientRepository:
     def add_document(self, mpi_id: str, document: IdentityDocument) -> bool:
         row = self._document_row(mpi_id, document)
         return insert_ignoring_conflicts(self._conn, patient_documents, [row], "id") == 1
+
+    def move_documents(
+        self, from_mpi_id: str, to_mpi_id: str, documents: Sequence[tuple[str, str]]
+    ) -> None:
+        """Give the named documents to another patient (§4.1.1 索引合并/拆分).
+
+        The rows stay as they are (ciphertext, blind index, validity, primary flag) and only
+        change owner, so the one-owner-per-valid-document index is never in the way.
+        """
+        rows = [
+            {
+                "src": from_mpi_id,
+                "dst": to_mpi_id,
+                "dtype": doc_type,
+                "bidx": self._crypto.blind_index(document_kind(doc_type), number),
+            }
+            for doc_type, number in documents
+        ]
+        if rows:
+            self._conn.execute(MOVE_DOCUMENT, rows)
 
     def add_source_id(self, mpi_id: str, identifier: SourceIdentifier) -> bool:
         row = _sid_row(mpi_id, identifier)

@@ -32,6 +32,11 @@ class SqlEhcAccountRepository:
         row = account_row(account)
         return insert_ignoring_conflicts(self._conn, ehc_accounts, [row], "ehc_id") == 1
 
+    def reassign(self, ehc_id: str, mpi_id: str) -> None:
+        """The account follows its document to another patient (§4.1.1 索引合并/拆分)."""
+        c = ehc_accounts.c
+        self._conn.execute(ehc_accounts.update().where(c.ehc_id == ehc_id).values(mpi_id=mpi_id))
+
     def get(self, ehc_id: str) -> EhcAccount | None:
         row = self._conn.execute(
             sa.select(ehc_accounts).where(ehc_accounts.c.ehc_id == ehc_id)

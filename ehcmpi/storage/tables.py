@@ -3,7 +3,8 @@
 Document and phone numbers are stored only as SM4-GCM ciphertext plus an HMAC-SM3 blind index
 for exact lookup (guideline §6.3 数据存储安全, §6.1 SM3/SM4): a raw ``SELECT`` shows no plaintext
 ID number.  Uniqueness that registration relies on lives here, not in code: a valid
-document's blind index, a source identifier (system, value), an EHC ID, an archive number.
+document's blind index, a source identifier (system, value), an EHC ID, an archive number, one
+open review task per pair of golden records.
 """
 
 from __future__ import annotations
@@ -81,6 +82,16 @@ source_identifiers = sa.Table(
     sa.Column("system", sa.String(255), nullable=False),
     sa.Column("value", sa.String(255), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # The source record's link (§4.1.1 索引合并/拆分, migration 0003).  One row per (system,
+    # value) with a NOT NULL mpi_id: each source record links to exactly one golden record.
+    sa.Column("link_state", sa.String(16), nullable=False, server_default="MATCH"),
+    sa.Column("link_origin", sa.String(8), nullable=False, server_default="AUTO"),
+    sa.Column("weight", sa.Float),
+    sa.Column("decision_id", sa.String(64)),
+    # Demographics and documents as the source sent them: encrypted JSON (document numbers,
+    # phones).  NULL for identifiers recorded before 0003 or without demographics.
+    sa.Column("record_enc", sa.LargeBinary),
+    sa.Column("updated_at", Timestamp),
     sa.UniqueConstraint("system", "value"),
     sa.Index("ix_source_identifiers_mpi_id", "mpi_id"),
 )
@@ -135,4 +146,138 @@ audit_log = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Index("ix_audit_log_at", "at"),
     sa.Index("ix_audit_log_target", "target"),
+)
+
+# --- links, merges and scheduled jobs (§4.1.1 索引合并, 索引拆分, 索引定时任务; migration 0003) ---
+
+link_events = sa.Table(
+    "link_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("system", sa.String(255), nullable=False),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Column("from_mpi_id", sa.String(64)),
+    sa.Column("to_mpi_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("merge_id", sa.String(64)),
+    sa.Index("ix_link_events_to_mpi_id", "to_mpi_id"),
+    sa.Index("ix_link_events_from_mpi_id", "from_mpi_id"),
+    sa.Index("ix_link_events_system_value", "system", "value"),
+)
+
+match_decisions = sa.Table(
+    "match_decisions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("subject", sa.String(64), nullable=False),
+    sa.Column("candidate", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),  # JSON [[name, level, weight], …]
+    sa.Column("rules_version", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("system", sa.String(255)),
+    sa.Column("value", sa.String(255)),
+    sa.Index("ix_match_decisions_subject_candidate", "subject", "candidate"),
+    sa.Index("ix_match_decisions_candidate", "candidate"),
+)
+
+review_tasks = sa.Table(
+    "review_tasks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("mpi_id", sa.String(64), nullable=False),
+    sa.Column("candidate", sa.String(64), nullable=False),
+    # The two mpi_ids sorted and joined: the same pair in either order has the same key.
+    sa.Column("pair_key", sa.String(130), nullable=False),
+    sa.Column("decision_id", sa.String(64), nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("system", sa.String(255)),
+    sa.Column("value", sa.String(255)),
+    sa.Column("resolution", sa.String(16)),
+    sa.Column("resolved_by", sa.String(200)),
+    sa.Column("resolved_at", Timestamp),
+    sa.Index("ix_review_tasks_status_weight", "status", "weight"),
+    sa.Index("ix_review_tasks_mpi_id", "mpi_id"),
+    sa.Index("ix_review_tasks_candidate", "candidate"),
+    # One open task per pair, whoever queues it: the key add_task's insert-on-conflict uses.
+    sa.Index(
+        "uq_review_tasks_open_pair",
+        "pair_key",
+        unique=True,
+        sqlite_where=sa.text("status = 'OPEN'"),
+        postgresql_where=sa.text("status = 'OPEN'"),
+    ),
+)
+
+merges = sa.Table(
+    "merges",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("survivor", sa.String(64), nullable=False),
+    sa.Column("retired", sa.String(64), nullable=False),
+    sa.Column("sources", sa.Text, nullable=False),  # JSON [[system, value], …]
+    # JSON [[doc_type, number], …] as SM4-GCM ciphertext: it holds document numbers.
+    sa.Column("documents_enc", sa.LargeBinary, nullable=False),
+    sa.Column("ehc_ids", sa.Text, nullable=False),  # JSON [ehc_id, …]
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("reversed_at", Timestamp),
+    sa.Index("ix_merges_survivor_retired", "survivor", "retired"),
+)
+
+# Blocking keys of golden records as HMAC-SM3 blind indexes: a key holds a document number or
+# a phone, so it is never stored in plaintext (§6.3).
+match_keys = sa.Table(
+    "match_keys",
+    metadata,
+    sa.Column("mpi_id", sa.String(64), sa.ForeignKey("patients.mpi_id"), primary_key=True),
+    sa.Column("key_bidx", sa.LargeBinary(32), primary_key=True),
+    sa.Index("ix_match_keys_key_bidx", "key_bidx", "mpi_id"),
+)
+
+job_schedules = sa.Table(
+    "job_schedules",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("next_run_at", Timestamp),
+    sa.Column("updated_by", sa.String(200)),
+)
+
+# Who runs a job now: one row per job, taken by a conditional UPDATE (never check-then-write).
+job_leases = sa.Table(
+    "job_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("examined", sa.Integer, nullable=False),
+    sa.Column("merged", sa.Integer, nullable=False),
+    sa.Column("queued", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_job_runs_job_started_at", "job", "started_at"),
 )

@@ -6,6 +6,8 @@ from sqlalchemy.engine import Connection, Engine, RootTransaction
 
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage.engine import read_engine_for, write_options
+from ehcmpi.storage.jobs import SqlJobRepository
+from ehcmpi.storage.links import SqlLinkRepository
 from ehcmpi.storage.patients import SqlPatientRepository
 from ehcmpi.storage.records import SqlAuditRepository, SqlEhcAccountRepository
 
@@ -14,6 +16,8 @@ class SqlUnitOfWork:
     patients: SqlPatientRepository
     accounts: SqlEhcAccountRepository
     audit: SqlAuditRepository
+    links: SqlLinkRepository
+    jobs: SqlJobRepository
 
     def __init__(self, engine: Engine, crypto: CryptoProvider, *, write: bool = False) -> None:
         self._engine = engine
@@ -31,6 +35,8 @@ class SqlUnitOfWork:
         self.patients = SqlPatientRepository(conn, self._crypto)
         self.accounts = SqlEhcAccountRepository(conn)
         self.audit = SqlAuditRepository(conn)
+        self.links = SqlLinkRepository(conn, self._crypto)
+        self.jobs = SqlJobRepository(conn)
         return self
 
     def commit(self) -> None:

@@ -1,19 +1,25 @@
-"""Storage fixtures: fresh, empty databases (for migrations) and a PostgreSQL-only engine."""
+"""Storage fixtures: fresh, empty databases (for migrations), a PostgreSQL-only engine, and
+units of work on the emptied test database of each backend."""
 
 from __future__ import annotations
 
 import pathlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.crypto.software import SoftwareCryptoProvider
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.tables import metadata
+from ehcmpi.storage.uow import SqlUnitOfWork
+
+UowMaker = Callable[[], SqlUnitOfWork]
 
 
 def _server(database_url: str) -> str:
@@ -50,3 +56,14 @@ def pg_engine(pg_database_url: str) -> Iterator[Engine]:
             conn.execute(sa.delete(table))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def crypto(key_file: pathlib.Path) -> CryptoProvider:
+    return SoftwareCryptoProvider.from_keyfile(key_file)
+
+
+@pytest.fixture
+def uow(engine: Engine, crypto: CryptoProvider) -> UowMaker:
+    """Write units of work on the emptied database: ``with uow() as u: …; u.commit()``."""
+    return lambda: SqlUnitOfWork(engine, crypto, write=True)

@@ -13,9 +13,26 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
+from ehcmpi.core.links import LinkOrigin, LinkState, SourceRecord
+from ehcmpi.core.model import Demographics, IdentityDocument, SourceIdentifier
+from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
+from ehcmpi.storage.links import SqlLinkRepository
 from ehcmpi.storage.tables import metadata, patient_documents, patients
+
+HIS = SourceIdentifier("urn:oid:1.2.156.112604.1.2.1", "H-1")
+LINK_TABLES = {
+    "link_events",
+    "match_decisions",
+    "review_tasks",
+    "merges",
+    "match_keys",
+    "job_schedules",
+    "job_leases",
+    "job_runs",
+}
+LINK_COLUMNS = {"link_state", "link_origin", "weight", "decision_id", "record_enc", "updated_at"}
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -134,3 +151,62 @@ def test_two_replicas_migrating_at_once_both_succeed(fresh_url: str) -> None:
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def _columns(engine: Engine, table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(engine).get_columns(table)}
+
+
+def _old_identifier(conn: sa.Connection) -> None:
+    """A source identifier as revision 0002 wrote it (no link columns)."""
+    conn.execute(patients.insert(), [_patient("A" * 64)])
+    conn.execute(
+        sa.text(
+            "INSERT INTO source_identifiers (mpi_id, system, value, created_at)"
+            " VALUES (:m, :s, :v, :at)"
+        ),
+        {"m": "A" * 64, "s": HIS.system, "v": HIS.value, "at": NOW},
+    )
+
+
+def test_identifiers_from_before_links_become_auto_matches(
+    fresh_engine: Engine, crypto: CryptoProvider
+) -> None:
+    migrate.upgrade(fresh_engine, "0002")
+    with fresh_engine.begin() as conn:
+        _old_identifier(conn)
+
+    migrate.upgrade(fresh_engine)
+
+    with fresh_engine.connect() as conn:
+        source = SqlLinkRepository(conn, crypto).get_source(HIS)
+    assert source == SourceRecord(HIS, "A" * 64, Demographics())
+    assert (source.state, source.origin) == (LinkState.MATCH, LinkOrigin.AUTO)
+
+
+def test_downgrade_below_links_keeps_identifiers_and_upgrades_again(
+    fresh_engine: Engine, crypto: CryptoProvider
+) -> None:
+    migrate.upgrade(fresh_engine)
+    linked = SourceRecord(
+        HIS, "A" * 64, Demographics(name="张伟"), (IdentityDocument("01", "X"),), weight=9.0
+    )
+    with fresh_engine.begin() as conn:
+        conn.execute(patients.insert(), [_patient("A" * 64)])
+        assert SqlLinkRepository(conn, crypto).add_source(linked)
+
+    migrate.downgrade(fresh_engine, "0002")
+
+    assert migrate.current_revision(fresh_engine) == "0002"
+    assert not LINK_TABLES & set(sa.inspect(fresh_engine).get_table_names())
+    assert not LINK_COLUMNS & _columns(fresh_engine, "source_identifiers")
+    with fresh_engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT mpi_id, system, value FROM source_identifiers")).all()
+    assert [tuple(r) for r in kept] == [("A" * 64, HIS.system, HIS.value)]
+
+    migrate.upgrade(fresh_engine)
+    assert migrate.is_current(fresh_engine)
+    assert set(sa.inspect(fresh_engine).get_table_names()) >= LINK_TABLES
+    with fresh_engine.connect() as conn:
+        source = SqlLinkRepository(conn, crypto).get_source(HIS)
+    assert source == SourceRecord(HIS, "A" * 64, Demographics())

@@ -1,0 +1,262 @@
+"""SQL implementation of the link repository port (guideline §4.1.1 索引合并, 索引拆分).
+
+Source records are the ``source_identifiers`` rows: unique (system, value) with a NOT NULL
+golden record, so the database itself keeps every source record linked to exactly one golden
+record.  What a source sent (demographics, document numbers, phones) and the blocking keys are
+protected at rest (§6.3 数据存储安全): SM4-GCM ciphertext and HMAC-SM3 blind indexes, never
+plaintext.  Review tasks and merge records are in ``ehcmpi.storage.reviews``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from ehcmpi.core.links import (
+    FieldComparison,
+    LinkEvent,
+    LinkOrigin,
+    LinkState,
+    MatchDecision,
+    SourceRecord,
+)
+from ehcmpi.core.model import Demographics, IdentityDocument, SourceIdentifier
+from ehcmpi.storage import codec
+from ehcmpi.storage.patients import _aware, _now, insert_ignoring_conflicts
+from ehcmpi.storage.reviews import SqlReviewRepository, aware_or_none, source_of
+from ehcmpi.storage.tables import link_events, match_decisions, match_keys, source_identifiers
+
+SOURCE_CONTEXT = "source.record"
+MATCH_KEY_KIND = "match_key"
+
+_s, _e, _m, _k = source_identifiers.c, link_events.c, match_decisions.c, match_keys.c
+
+SOURCE = sa.select(source_identifiers).where(
+    _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
+)
+SOURCES_OF = (
+    sa.select(source_identifiers).where(_s.mpi_id == sa.bindparam("mpi_id")).order_by(_s.id)
+)
+EVENT_INSERT = link_events.insert()
+DECISION_INSERT = match_decisions.insert()
+DECISION = sa.select(match_decisions).where(_m.id == sa.bindparam("id"))
+
+
+def _between(subject: sa.ColumnElement[Any], candidate: sa.ColumnElement[Any]) -> Any:
+    """Either role: (a, b) or (b, a)."""
+    a: sa.BindParameter[str] = sa.bindparam("a")
+    b: sa.BindParameter[str] = sa.bindparam("b")
+    return sa.or_(sa.and_(subject == a, candidate == b), sa.and_(subject == b, candidate == a))
+
+
+DECISIONS_BETWEEN = (
+    sa.select(match_decisions)
+    .where(_between(_m.subject, _m.candidate))
+    .order_by(_m.at.desc(), _m.id.desc())
+)
+LATEST_MANUAL = (
+    sa.select(_m.outcome)
+    .where(_between(_m.subject, _m.candidate), _m.origin == LinkOrigin.MANUAL.value)
+    .order_by(_m.at.desc(), _m.id.desc())
+    .limit(1)
+)
+
+
+class SqlLinkRepository(SqlReviewRepository):
+    """Source records, link history, decisions, review tasks, merges and blocking keys."""
+
+    # --- source records ------------------------------------------------------------------
+
+    def _record_enc(self, source: SourceRecord) -> bytes:
+        text = codec.source_to_json(source.demographics, source.documents).decode()
+        return self._crypto.encrypt_field(text, SOURCE_CONTEXT)
+
+    def _link_values(self, source: SourceRecord) -> dict[str, Any]:
+        return {
+            "mpi_id": source.mpi_id,
+            "link_state": source.state.value,
+            "link_origin": source.origin.value,
+            "weight": source.weight,
+            "decision_id": source.decision_id,
+            "record_enc": self._record_enc(source),
+            "updated_at": source.updated_at or _now(),
+        }
+
+    def _source_record(self, row: Any) -> SourceRecord:
+        demographics = Demographics()  # an identifier recorded before migration 0003
+        documents: tuple[IdentityDocument, ...] = ()
+        if row.record_enc is not None:
+            text = self._crypto.decrypt_field(row.record_enc, SOURCE_CONTEXT)
+            demographics, documents = codec.source_from_json(text.encode())
+        return SourceRecord(
+            identifier=SourceIdentifier(row.system, row.value),
+            mpi_id=row.mpi_id,
+            demographics=demographics,
+            documents=documents,
+            state=LinkState(row.link_state),
+            origin=LinkOrigin(row.link_origin),
+            weight=row.weight,
+            decision_id=row.decision_id,
+            updated_at=aware_or_none(row.updated_at),
+        )
+
+    def get_source(self, identifier: SourceIdentifier) -> SourceRecord | None:
+        params = {"system": identifier.system, "value": identifier.value}
+        row = self._conn.execute(SOURCE, params).first()
+        return self._source_record(row) if row is not None else None
+
+    def sources_of(self, mpi_id: str) -> list[SourceRecord]:
+        rows = self._conn.execute(SOURCES_OF, {"mpi_id": mpi_id})
+        return [self._source_record(row) for row in rows]
+
+    def add_source(self, source: SourceRecord) -> bool:
+        row = self._link_values(source) | {
+            "system": source.identifier.system,
+            "value": source.identifier.value,
+            "created_at": _now(),
+        }
+        return insert_ignoring_conflicts(self._conn, source_identifiers, [row], "id") == 1
+
+    def update_source(self, source: SourceRecord) -> None:
+        """Relink and store what the source sent; ``LookupError`` for an unknown source."""
+        sid = source.identifier
+        stmt = (
+            source_identifiers.update()
+            .where(_s.system == sid.system, _s.value == sid.value)
+            .values(**self._link_values(source))
+        )
+        if self._conn.execute(stmt).rowcount != 1:
+            raise LookupError(f"no source record {sid.system}|{sid.value}")
+
+    # --- link history --------------------------------------------------------------------
+
+    def add_event(self, event: LinkEvent) -> None:
+        self._conn.execute(
+            EVENT_INSERT,
+            {
+                "kind": event.kind,
+                "system": event.source.system,
+                "value": event.source.value,
+                "from_mpi_id": event.from_mpi_id,
+                "to_mpi_id": event.to_mpi_id,
+                "state": event.state.value,
+                "origin": event.origin.value,
+                "actor": event.actor,
+                "at": event.at,
+                "reason": event.reason,
+                "merge_id": event.merge_id,
+            },
+        )
+
+    def events(
+        self, *, mpi_id: str | None = None, source: SourceIdentifier | None = None
+    ) -> list[LinkEvent]:
+        if mpi_id is None and source is None:
+            raise ValueError("events() needs a golden record or a source record")
+        stmt = sa.select(link_events).order_by(_e.at, _e.id)
+        if mpi_id is not None:
+            stmt = stmt.where(sa.or_(_e.to_mpi_id == mpi_id, _e.from_mpi_id == mpi_id))
+        if source is not None:
+            stmt = stmt.where(_e.system == source.system, _e.value == source.value)
+        return [
+            LinkEvent(
+                kind=r.kind,
+                source=SourceIdentifier(r.system, r.value),
+                from_mpi_id=r.from_mpi_id,
+                to_mpi_id=r.to_mpi_id,
+                state=LinkState(r.state),
+                origin=LinkOrigin(r.origin),
+                actor=r.actor,
+                at=_aware(r.at),
+                reason=r.reason or "",
+                merge_id=r.merge_id,
+            )
+            for r in self._conn.execute(stmt)
+        ]
+
+    # --- decisions -----------------------------------------------------------------------
+
+    def add_decision(self, decision: MatchDecision) -> None:
+        fields = [[f.name, f.level, f.weight] for f in decision.fields]
+        source = decision.source
+        self._conn.execute(
+            DECISION_INSERT,
+            {
+                "id": decision.id,
+                "subject": decision.subject,
+                "candidate": decision.candidate,
+                "outcome": decision.outcome.value,
+                "origin": decision.origin.value,
+                "weight": decision.weight,
+                "fields": orjson.dumps(fields).decode(),
+                "rules_version": decision.rules_version,
+                "reason": decision.reason,
+                "actor": decision.actor,
+                "at": decision.at,
+                "system": source.system if source else None,
+                "value": source.value if source else None,
+            },
+        )
+
+    @staticmethod
+    def _decision(r: Any) -> MatchDecision:
+        return MatchDecision(
+            id=r.id,
+            subject=r.subject,
+            candidate=r.candidate,
+            outcome=LinkState(r.outcome),
+            origin=LinkOrigin(r.origin),
+            weight=r.weight,
+            fields=tuple(FieldComparison(*f) for f in orjson.loads(r.fields)),
+            rules_version=r.rules_version,
+            reason=r.reason or "",
+            actor=r.actor,
+            at=_aware(r.at),
+            source=source_of(r.system, r.value),
+        )
+
+    def get_decision(self, decision_id: str) -> MatchDecision | None:
+        row = self._conn.execute(DECISION, {"id": decision_id}).first()
+        return self._decision(row) if row is not None else None
+
+    def decisions_between(self, a: str, b: str) -> list[MatchDecision]:
+        return [self._decision(r) for r in self._conn.execute(DECISIONS_BETWEEN, {"a": a, "b": b})]
+
+    def manual_no_match(self, a: str, b: str) -> bool:
+        """The operator's latest word on the pair is NO_MATCH (a later MANUAL MATCH undoes it)."""
+        outcome = self._conn.execute(LATEST_MANUAL, {"a": a, "b": b}).scalar()
+        return outcome == LinkState.NO_MATCH.value
+
+    # --- blocking keys -------------------------------------------------------------------
+
+    def _bidx(self, keys: Sequence[str]) -> list[bytes]:
+        """Distinct blind indexes, in the order the keys came."""
+        found = (self._crypto.blind_index(MATCH_KEY_KIND, key) for key in keys)
+        return list(dict.fromkeys(found))
+
+    def replace_keys(self, mpi_id: str, keys: Sequence[str]) -> None:
+        self._conn.execute(match_keys.delete().where(_k.mpi_id == mpi_id))
+        rows = [{"mpi_id": mpi_id, "key_bidx": bidx} for bidx in self._bidx(keys)]
+        if rows:
+            self._conn.execute(match_keys.insert(), rows)
+
+    def candidates(self, keys: Sequence[str], cap: int) -> list[str]:
+        """One query: a UNION of per-key ``LIMIT cap`` lookups on ``ix_match_keys_key_bidx``.
+
+        A common key (a shared phone, a frequent name and birth year) cannot flood the
+        matcher: each key contributes at most ``cap`` golden records; UNION makes them distinct.
+        """
+        found = self._bidx(keys)
+        if not found or cap <= 0:
+            return []
+        parts = [
+            sa.select(_k.mpi_id).where(_k.key_bidx == bidx).order_by(_k.mpi_id).limit(cap)
+            for bidx in found
+        ]
+        # SQLite refuses LIMIT inside a compound member unless it is a subquery.
+        members = [sa.select(part.subquery().c.mpi_id) for part in parts]
+        stmt = members[0] if len(members) == 1 else sa.union(*members)
+        return sorted(str(row[0]) for row in self._conn.execute(stmt))
