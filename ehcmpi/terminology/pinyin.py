@@ -45,6 +45,7 @@ SURNAME_READINGS: dict[str, tuple[str, ...]] = {
     "长孙": ("zhang", "sun"),
 }
 
+_SURNAMES_LONGEST_FIRST = sorted(SURNAME_READINGS, key=len, reverse=True)
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NOT_LETTER = re.compile(r"[^a-z]")
 
@@ -54,15 +55,30 @@ def has_cjk(text: str) -> bool:
 
 
 def _syllables(name: str) -> list[str]:
-    for surname in sorted(SURNAME_READINGS, key=len, reverse=True):
+    for surname in _SURNAMES_LONGEST_FIRST:
         if name.startswith(surname):
             rest = name[len(surname) :]
             return list(SURNAME_READINGS[surname]) + _plain(rest)
-    return _plain(name)
+    return _plain_name(name)
 
 
 def _plain(text: str) -> list[str]:
-    return [s for s in lazy_pinyin(text, style=Style.NORMAL, errors="ignore") if s]
+    return list(_plain_cached(text))
+
+
+@lru_cache(maxsize=262144)
+def _plain_cached(text: str) -> tuple[str, ...]:
+    return tuple(s for s in lazy_pinyin(text, style=Style.NORMAL, errors="ignore") if s)
+
+
+def _plain_name(chars: str) -> list[str]:
+    """Everyday reading of a name, family and given name read apart.
+
+    Reading them apart keeps pypinyin's phrase context inside the given name (朝阳 zhao
+    yang) and lets both halves be cached: given names repeat far more than full names.
+    """
+    family, given = split_chinese_name(chars)
+    return _plain(family) + _plain(given)
 
 
 @lru_cache(maxsize=65536)
@@ -213,16 +229,22 @@ def name_readings(name: str) -> tuple[tuple[str, ...], ...]:
     fang), because clerks type what they hear or what their input method shows.  Latin
     script: the words as given, then with the last word moved to the front, for names
     written given-name first ("Weiming Zhang" → zhang wei ming, "Nana Ouyang" → ou yang na
-    na).  Empty when the name has no letters or characters.
+    na); one run-together word also with its last one or two syllables moved to the front
+    ("jialanhuang" → huang jia lan).  Empty when the name has no letters or characters.
     """
     text = unicodedata.normalize("NFKC", name)
     if has_cjk(text):
         chars = "".join(_CJK.findall(to_simplified(text)))
-        readings = [tuple(_syllables(chars)), tuple(_plain(chars))]
+        readings = [tuple(_syllables(chars)), tuple(_plain_name(chars))]
     else:
         words = pinyin_words(text)
         readings = [words, words[-1:] + words[:-1]]
         readings = [tuple(s for w in ws for s in _segment_word(w)) for ws in readings]
+        if len(words) == 1 and len(readings[0]) >= 2:
+            # One run-together word written given name first ("jialanhuang"): the family
+            # name is its last syllable, or its last two (a compound surname).
+            syllables = readings[0]
+            readings += [syllables[-k:] + syllables[:-k] for k in (1, 2) if len(syllables) > k]
     return tuple(dict.fromkeys(r for r in readings if r))
 
 

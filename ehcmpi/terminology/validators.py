@@ -115,8 +115,13 @@ _FORMATS: Mapping[str, _Format] = MappingProxyType(
 )
 
 
+_PLAIN_NUMBER = re.compile(r"[0-9A-Za-z]*")
+
+
 def normalize_number(raw: str) -> str:
     """NFKC (full-width → half-width), drop whitespace and invisible characters, upper-case."""
+    if _PLAIN_NUMBER.fullmatch(raw):
+        return raw.upper()  # the common case, and what NFKC would leave unchanged
     text = unicodedata.normalize("NFKC", raw)
     kept = (ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
     return "".join(kept).upper()

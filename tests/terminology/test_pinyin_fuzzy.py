@@ -64,7 +64,11 @@ def test_pinyin_words_drop_case_accents_and_punctuation() -> None:
         ("尉迟恭", (("yu", "chi", "gong"),)),
         ("欧阳娜娜", (("ou", "yang", "na", "na"),)),
         ("Weiming Zhang", (("wei", "ming", "zhang"), ("zhang", "wei", "ming"))),
-        ("zhangwei", (("zhang", "wei"),)),
+        ("zhangwei", (("zhang", "wei"), ("wei", "zhang"))),
+        (
+            "jialanhuang",
+            (("jia", "lan", "huang"), ("huang", "jia", "lan"), ("lan", "huang", "jia")),
+        ),
         ("", ()),
     ],
 )

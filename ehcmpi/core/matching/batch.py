@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ehcmpi.core.matching.blocking import record_keys
-from ehcmpi.core.matching.record import MatchRecord
+from ehcmpi.core.matching.record import MatchRecord, with_document_facts
 from ehcmpi.core.matching.rules import RuleSet
 from ehcmpi.core.matching.scoring import Features, Scorer
 
@@ -104,6 +104,7 @@ def run_batch(
     result = BatchResult()
     scorer = Scorer(rules)
     started = time.perf_counter()
+    records = [with_document_facts(record) for record in records]
     features = [scorer.features(record) for record in records]
     result.seconds["features"] = time.perf_counter() - started
     started = time.perf_counter()

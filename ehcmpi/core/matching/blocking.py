@@ -14,33 +14,23 @@ import itertools
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from ehcmpi.core.matching.comparators.contact import normalize_phone
+from ehcmpi.core.matching.comparators.documents import document_feature
 from ehcmpi.core.matching.record import MatchRecord
 from ehcmpi.terminology.pinyin import fold_syllables, name_readings
-from ehcmpi.terminology.validators import id_number_15_to_18, normalize_number
 
 KeyFunction = Callable[[MatchRecord, str], list[str]]
 
 
 def _documents(record: MatchRecord, _: str) -> list[str]:
-    keys = []
-    for doc in record.documents:
-        number = normalize_number(doc.number)
-        if doc.doc_type == "01" and len(number) == 15 and number.isdigit():
-            number = id_number_15_to_18(number)
-        if number:
-            keys.append(f"{doc.doc_type}:{number}")
-    return keys
+    """Each number as the document comparator normalises it (15 digits upgraded to 18)."""
+    features = (document_feature(doc) for doc in record.documents)
+    return [f"{f.doc_type}:{f.key}" for f in features if f is not None]
 
 
 def _phones(record: MatchRecord, _: str) -> list[str]:
-    keys = []
-    for phone in record.phones:
-        digits = "".join(ch for ch in phone if ch.isdigit())
-        if len(digits) == 13 and digits.startswith("86"):
-            digits = digits[2:]
-        if len(digits) >= 7:
-            keys.append(digits)
-    return keys
+    """Each number as the phone comparator normalises it (+86 / 0086 removed)."""
+    return list(dict.fromkeys(p for p in map(normalize_phone, record.phones) if len(p) >= 7))
 
 
 def _full_name(record: MatchRecord) -> str | None:
@@ -130,6 +120,44 @@ KEY_FUNCTIONS: dict[str, KeyFunction] = {
     "name_set": _name_set,
     "prefix": _prefix,
 }
+
+
+_NAME_FIELDS = frozenset({"name", "given_name", "family_name"})
+_KEY_FIELDS: dict[str, frozenset[str]] = {
+    "document": frozenset({"documents"}),
+    "phone": frozenset({"phones"}),
+    "pinyin": _NAME_FIELDS,
+    "near_pinyin": _NAME_FIELDS,
+    "birth_date": frozenset({"birth_date"}),
+    "birth_year": frozenset({"birth_date"}),
+    "area_code": frozenset({"area_code"}),
+    "gender": frozenset({"gender"}),
+    "name_set": frozenset({"given_name", "family_name"}),
+}
+
+
+def key_fields(key: str) -> frozenset[str]:
+    """The ``MatchRecord`` fields a (checked) blocking key reads."""
+    function, _, argument = key.partition(":")
+    if function == "field":
+        return frozenset({argument})
+    if function == "prefix":
+        return key_fields(argument.partition(":")[2])
+    return _KEY_FIELDS[function]
+
+
+def check_key(key: str) -> None:
+    """Raise ``ValueError`` naming the problem when a blocking key cannot be computed."""
+    function, _, argument = key.partition(":")
+    if function not in KEY_FUNCTIONS:
+        raise ValueError(f"unknown blocking key '{key}' (known: {sorted(KEY_FUNCTIONS)})")
+    if function == "field" and not argument:
+        raise ValueError(f"'{key}': field needs an attribute, e.g. field:postcode")
+    if function == "prefix":
+        size, _, inner = argument.partition(":")
+        if not size.isdigit() or int(size) < 1 or not inner:
+            raise ValueError(f"'{key}': expected prefix:<length>:<key>, e.g. prefix:3:phone")
+        check_key(inner)
 
 
 def record_keys(record: MatchRecord, rule_name: str, keys: Sequence[str]) -> list[str]:

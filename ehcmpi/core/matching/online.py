@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ehcmpi.core.matching.blocking import record_keys
 from ehcmpi.core.matching.convert import golden_match_record
-from ehcmpi.core.matching.record import MatchRecord
+from ehcmpi.core.matching.record import MatchRecord, with_document_facts
 from ehcmpi.core.matching.rules import RuleSet
 from ehcmpi.core.matching.scoring import MatchOutcome, MatchResult, Scorer
 from ehcmpi.core.model import PatientRecord, PatientStatus
@@ -40,6 +40,7 @@ class Matcher:
 
     def keys(self, record: MatchRecord) -> list[str]:
         """Every blocking key of a record, under every rule (what the key index stores)."""
+        record = with_document_facts(record)
         keys: list[str] = []
         for rule in self.rules.blocking:
             keys.extend(record_keys(record, rule.name, rule.keys))
@@ -64,6 +65,7 @@ class Matcher:
         ``subject`` is the golden record ``record`` belongs to, if any: it is not its own
         candidate, nor is one an operator has said is a different person.
         """
+        record = with_document_facts(record)
         by_cap: dict[int, list[str]] = defaultdict(list)
         for rule in self.rules.blocking:
             by_cap[rule.cap].extend(record_keys(record, rule.name, rule.keys))

@@ -6,7 +6,12 @@ record, or from a benchmark row.  Values are as received; comparators normalise 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from ehcmpi.terminology.validators import check_document
+
+#: Document types whose numbers encode birth date and sex (GB 11643 and its look-alikes).
+_ENCODING_TYPES = ("01", "06", "09", "10")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +56,24 @@ class MatchRecord:
             if key == name:
                 return value
         return None
+
+
+def with_document_facts(record: MatchRecord) -> MatchRecord:
+    """Fill a missing birth date or gender from a valid ID number that encodes them.
+
+    Registration does the same (``derived_demographics``), so a record read from any source
+    compares like a stored one; a number that fails its check contributes nothing.
+    """
+    if record.birth_date and record.gender:
+        return record
+    for doc in record.documents:
+        if doc.valid and doc.doc_type in _ENCODING_TYPES:
+            check = check_document(doc.doc_type, doc.number)
+            if check.valid and (check.birth_date or check.gender):
+                birth = check.birth_date.isoformat() if check.birth_date else None
+                return replace(
+                    record,
+                    birth_date=record.birth_date or birth,
+                    gender=record.gender or check.gender,
+                )
+    return record

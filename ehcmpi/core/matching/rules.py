@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from ehcmpi.core.matching.blocking import KEY_FUNCTIONS
+from ehcmpi.core.matching.blocking import check_key, key_fields
 from ehcmpi.core.matching.comparator import Comparator
-from ehcmpi.core.matching.comparators import COMPARATORS
+from ehcmpi.core.matching.comparators import COMPARATORS, comparator_fields
 
 DEFAULT_RULES = "default_rules.toml"
 
@@ -62,6 +62,8 @@ class Comparison:
     params: Mapping[str, Any]
     levels: tuple[Level, ...]
     comparator: Comparator = field(compare=False, repr=False)
+    #: the record fields the comparator reads
+    fields: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,11 @@ class BlockingRule:
     name: str
     keys: tuple[str, ...]
     cap: int
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The record fields its keys read (pairs it proposes agree there by construction)."""
+        return frozenset().union(*(key_fields(key) for key in self.keys))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +181,8 @@ def _comparison(item: Any, where: str) -> Comparison:
             f"{where}.levels: comparator '{kind}' has levels {list(comparator.levels)}, "
             f"the file gives {[level.name for level in levels]}"
         )
-    return Comparison(_text(item, "name", where), kind, dict(params), levels, comparator)
+    fields = comparator_fields(kind, params)
+    return Comparison(_text(item, "name", where), kind, dict(params), levels, comparator, fields)
 
 
 def _level(item: Any, where: str) -> Level:
@@ -202,10 +210,10 @@ def _blocking(item: Any, where: str) -> BlockingRule:
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         raise RulesError(f"{where}.keys: expected a non-empty list of key names")
     for key in keys:
-        if key.partition(":")[0] not in KEY_FUNCTIONS:
-            raise RulesError(
-                f"{where}.keys: unknown blocking key '{key}' (known: {sorted(KEY_FUNCTIONS)})"
-            )
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise RulesError(f"{where}.keys: {exc}") from None
     cap = item.get("cap", 100)
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 2:
         raise RulesError(f"{where}.cap: expected an integer of at least 2")

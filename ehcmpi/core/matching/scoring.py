@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ehcmpi.core.matching.record import MatchRecord
+from ehcmpi.core.matching.record import MatchRecord, with_document_facts
 from ehcmpi.core.matching.rules import RuleSet
 
 #: Features of one record: one entry per comparison of the rule set, None when missing.
@@ -84,6 +84,7 @@ class Scorer:
         self._indexed = list(enumerate(self._comparators))
 
     def features(self, record: MatchRecord) -> Features:
+        record = with_document_facts(record)
         return tuple(comparator.features(record) for comparator in self._comparators)
 
     def levels(self, a: Features, b: Features) -> tuple[int, ...]:
@@ -103,18 +104,23 @@ class Scorer:
                 continue
             level = comparator.compare(fa, fb)
             if level >= 0:
-                total += self._level_weight(i, level, fa)
+                total += self._level_weight(i, level, fa, fb)
                 vetoed = vetoed or self._veto[i][level]
         return min(total, self._veto_cap) if vetoed else total
 
-    def _level_weight(self, i: int, level: int, features: Any) -> float:
+    def _level_weight(self, i: int, level: int, a: Any, b: Any) -> float:
         if not self._tf[i][level]:
             return self._weights[i][level]
-        value = self._comparators[i].tf_value(features)
         table = self._tf_tables[i]
-        if value is None or not table:
+        if not table:
             return self._weights[i][level]
-        frequency = table.get(value, self._tf_floor[i])
+        comparator = self._comparators[i]
+        values = [v for v in (comparator.tf_value(a), comparator.tf_value(b)) if v is not None]
+        if not values:
+            return self._weights[i][level]
+        # The more frequent of the two values decides (for the exact level they are one
+        # value): the weight must not depend on which record came first.
+        frequency = max(table.get(v, self._tf_floor[i]) for v in values)
         return math.log2(self._m[i][level] / frequency)
 
     def outcome(self, weight: float) -> MatchOutcome:
@@ -134,7 +140,7 @@ class Scorer:
             if level < 0:
                 fields.append(FieldResult(comparison.name, None, 0.0))
                 continue
-            weight = self._level_weight(i, level, a[i])
+            weight = self._level_weight(i, level, a[i], b[i])
             total += weight
             vetoed = vetoed or self._veto[i][level]
             fields.append(FieldResult(comparison.name, comparison.levels[level].name, weight))

@@ -8,6 +8,9 @@ is loaded.  See ``ehcmpi.core.matching.comparator`` for the protocol.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ehcmpi.core.matching.comparator import ComparatorFactory
 from ehcmpi.core.matching.comparators.contact import address, gender, phone
 from ehcmpi.core.matching.comparators.dates import birth_date
@@ -26,4 +29,27 @@ COMPARATORS: dict[str, ComparatorFactory] = {
     "address": address,
 }
 
-__all__ = ["COMPARATORS"]
+_NAME_FIELDS = frozenset({"name", "given_name", "family_name"})
+_FIELDS: dict[str, frozenset[str]] = {
+    "document": frozenset({"documents"}),
+    "chinese_name": _NAME_FIELDS,
+    "latin_name": _NAME_FIELDS,
+    "birth_date": frozenset({"birth_date"}),
+    "gender": frozenset({"gender"}),
+    "phone": frozenset({"phones"}),
+    "address": frozenset({"address", "area_code"}),
+}
+
+
+def comparator_fields(kind: str, params: Mapping[str, Any]) -> frozenset[str]:
+    """The ``MatchRecord`` fields a comparator reads (``extra.<name>`` for extra fields).
+
+    Training uses it to leave a comparison out of the EM session of a blocking rule that
+    blocks on the same fields: pairs chosen for agreeing there say nothing about m.
+    """
+    if kind == "string":
+        return frozenset({str(params.get("field", ""))})
+    return _FIELDS[kind]
+
+
+__all__ = ["COMPARATORS", "comparator_fields"]

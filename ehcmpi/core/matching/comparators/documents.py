@@ -20,7 +20,10 @@ Levels, best first:
 
 A number shared by both records that failed its check (kept from a feed, §5.2.1) is a
 ``typo``, not ``exact``: a bad number alone identifies nobody — the same slip of the keyboard
-can hit another person's number — so it supports a match without deciding it.
+can hit another person's number — so it supports a match without deciding it.  Two failing
+numbers that differ by more than a typo are not compared (-1): each may be a slip of either
+number.  A failing number more than a typo away from a good one is ``different``: had it been
+a slip of that number, it would be one typo away.
 
 The best level over every pair of documents of the same type is returned; two records with no
 document type in common cannot be compared (-1, counted as missing).
@@ -103,7 +106,7 @@ class DocumentComparator:
                     level = _level(x, y)
                     if level == _EXACT:
                         return _EXACT
-                    if best < 0 or level < best:
+                    if level >= 0 and (best < 0 or level < best):
                         best = level
         return best
 
@@ -124,6 +127,8 @@ def _level(x: DocumentFeature, y: DocumentFeature) -> int:
         typo = one_typo_apart(x.key, y.key)
     if typo and not (x.checked and y.checked):
         return _TYPO
+    if x.invalid and y.invalid:
+        return -1  # two numbers that failed their checks say little when they differ
     return _DIFFERENT
 
 
