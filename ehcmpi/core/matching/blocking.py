@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from ehcmpi.core.matching.comparators.contact import normalize_phone
 from ehcmpi.core.matching.comparators.documents import document_feature
@@ -44,14 +45,22 @@ def _pinyin(record: MatchRecord, _: str) -> list[str]:
     """Order-insensitive syllables of every reading, so "Wei Zhang" and 单 read dān meet 张伟
     and 单 read shàn."""
     name = _full_name(record)
-    readings = name_readings(name) if name else ()
-    return sorted({"".join(sorted(r)) for r in readings if r})
+    return list(_pinyin_keys(name)) if name else []
 
 
 def _near_pinyin(record: MatchRecord, _: str) -> list[str]:
     name = _full_name(record)
-    readings = name_readings(name) if name else ()
-    return sorted({"".join(sorted(fold_syllables(r))) for r in readings if r})
+    return list(_near_pinyin_keys(name)) if name else []
+
+
+@lru_cache(maxsize=262144)
+def _pinyin_keys(name: str) -> tuple[str, ...]:
+    return tuple(sorted({"".join(sorted(r)) for r in name_readings(name) if r}))
+
+
+@lru_cache(maxsize=262144)
+def _near_pinyin_keys(name: str) -> tuple[str, ...]:
+    return tuple(sorted({"".join(sorted(fold_syllables(r))) for r in name_readings(name) if r}))
 
 
 def _digits(value: str | None) -> str:

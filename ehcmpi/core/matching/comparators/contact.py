@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ehcmpi.core.matching.comparators._params import read_params, threshold
@@ -129,11 +130,13 @@ class AddressFeatures:
     area: str | None
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def address_features(address: str | None, area_code: str | None) -> AddressFeatures | None:
     value = to_simplified(address).lower() if address else ""
-    text = "".join(ch for ch in value if ch.isalnum())
-    area_digits = _NOT_DIGIT.sub("", unicodedata.normalize("NFKC", area_code or ""))
-    area = area_digits[:6] if _AREA.match(area_digits) else None
+    text = _NOT_ALNUM.sub("", value)
+    area = _area(area_code) if area_code else None
     if not text and area is None:
         return None
     if has_cjk(text):
@@ -141,6 +144,12 @@ def address_features(address: str | None, area_code: str | None) -> AddressFeatu
     else:
         tokens = frozenset(re.findall(r"[^\W_]+", value))
     return AddressFeatures(text or None, tokens, area)
+
+
+@lru_cache(maxsize=65536)
+def _area(area_code: str) -> str | None:
+    digits = _NOT_DIGIT.sub("", unicodedata.normalize("NFKC", area_code))
+    return digits[:6] if _AREA.match(digits) else None
 
 
 class AddressComparator:

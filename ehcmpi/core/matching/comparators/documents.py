@@ -38,8 +38,9 @@ from typing import Any
 
 from ehcmpi.core.matching.comparators._params import read_params
 from ehcmpi.core.matching.record import MatchDocument, MatchRecord
+from ehcmpi.terminology.gb11643 import mod11_2_check_char
 from ehcmpi.terminology.similarity import one_typo_apart
-from ehcmpi.terminology.validators import check_document, id_number_15_to_18, normalize_number
+from ehcmpi.terminology.validators import id_number_15_to_18, normalize_number
 
 #: Types whose number is a 公民身份号码 that may still be in its 15-digit 1989 form.
 _CITIZEN_NUMBER_TYPES = frozenset({"01", "02"})
@@ -79,12 +80,13 @@ def document_feature(document: MatchDocument) -> DocumentFeature | None:
 
 
 def _checked(doc_type: str, number: str) -> bool:
-    """True when ``number`` carries a MOD 11-2 check character and passes it (and the other
-    rules of its type): 18-character numbers of types 01, 02, 05 (a licence carrying the
-    holder's 公民身份号码), 09 and 10 (2023 version)."""
+    """True when ``number`` carries a MOD 11-2 check character and passes it: 18-character
+    numbers of types 01, 02, 05 (a licence carrying the holder's 公民身份号码), 09 and 10
+    (2023 version).  Only the check character: the caller's ``valid`` flag carries the rest
+    of the type's rules, and this runs for every record of a batch."""
     if doc_type not in _CHECK_CHARACTER_TYPES or not _GB11643_SHAPE.fullmatch(number):
         return False
-    return check_document(doc_type, number).valid
+    return mod11_2_check_char(number[:17]) == number[17]
 
 
 class DocumentComparator:
