@@ -172,3 +172,53 @@ def test_no_tf_values() -> None:
     assert GENDER.tf_value("1") is None
     assert PHONE.tf_value(frozenset({"13800138000"})) is None
     assert ADDRESS.tf_value(ADDRESS.features(record(address=JIANGUO))) is None
+
+
+# --- household: phone and address as one comparison ------------------------------------------
+
+HOUSEHOLD = COMPARATORS["household"]({})
+MOBILE = "13800138000"
+NEAR_JIANGUO = "北京朝阳区建国路88号"  # the same place, written shorter
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (record(phones=(MOBILE,), address=JIANGUO), record(phones=(MOBILE,), address=JIANGUO),
+         "both"),
+        (record(phones=(MOBILE,), address=JIANGUO),
+         record(phones=("+86 138 0013 8000",), address=NEAR_JIANGUO), "both"),
+        (record(phones=(MOBILE,), address=JIANGUO), record(phones=(MOBILE,)), "phone"),
+        (record(phones=(MOBILE,), address=JIANGUO),
+         record(phones=(MOBILE,), address="上海市浦东新区世纪大道100号"), "phone"),
+        (record(phones=(MOBILE,), address=JIANGUO),
+         record(phones=("13900139000",), address=JIANGUO), "address"),
+        (record(address=JIANGUO), record(phones=(MOBILE,), address=NEAR_JIANGUO), "address"),
+        (record(phones=(MOBILE,), area_code="110105"),
+         record(phones=("13900139000",), area_code="110105"), "area"),
+        # a mistyped phone is not a shared phone
+        (record(phones=(MOBILE,)), record(phones=("13800138006",)), "different"),
+        (record(phones=(MOBILE,), address=JIANGUO),
+         record(phones=("13900139000",), address="上海市浦东新区世纪大道100号"), "different"),
+        # a phone on one side, only an address on the other: nothing to compare
+        (record(phones=(MOBILE,)), record(address=JIANGUO), -1),
+    ],
+)  # fmt: skip
+def test_household_levels(a: MatchRecord, b: MatchRecord, expected: str | int) -> None:
+    assert level(HOUSEHOLD, a, b) == expected
+    assert level(HOUSEHOLD, b, a) == expected
+
+
+def test_no_phone_and_no_address_is_a_missing_household() -> None:
+    assert HOUSEHOLD.features(record()) is None
+    assert HOUSEHOLD.features(record(phones=(MOBILE,))) is not None
+
+
+def test_household_takes_the_address_threshold() -> None:
+    strict = COMPARATORS["household"]({"similar": 1.0})
+    a = record(phones=("13900139000",), address=JIANGUO)
+    b = record(phones=(MOBILE,), address=NEAR_JIANGUO)
+    assert level(HOUSEHOLD, a, b) == "address"
+    assert level(strict, a, b) == "different"
+    with pytest.raises(ValueError, match="household"):
+        COMPARATORS["household"]({"phone": True})

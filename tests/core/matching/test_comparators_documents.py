@@ -78,8 +78,10 @@ def test_the_fixtures_are_what_they_claim() -> None:
         ),
         (docs(("01", LEGACY_15)), docs(("01", substitute(LEGACY_18, 16, "4"))), "typo"),
         (docs(("01", LEGACY_15)), docs(("01", LEGACY_18[:17] + "0")), "typo"),
-        # a 15-digit number has no check character to vouch for it
-        (docs(("01", LEGACY_15)), docs(("01", LEGACY_TWIN)), "typo"),
+        # a good 18-digit number and an old 15-digit one apart only in the 顺序码: twins
+        (docs(("01", LEGACY_15)), docs(("01", LEGACY_TWIN)), "different"),
+        # two old 15-digit numbers apart in the 顺序码: neither vouched for, maybe a slip
+        (docs(("01", LEGACY_15)), docs(("01", LEGACY_TWIN[:6] + LEGACY_TWIN[8:17])), "typo"),
         # no check character (passport): one typo cannot be told from another person
         (docs(("03", "E12345678")), docs(("03", "E12345679")), "typo"),
         (docs(("03", "E12345678")), docs(("03", "E12345687")), "typo"),

@@ -202,14 +202,13 @@ def test_the_default_rules_load_from_the_packaged_file() -> None:
     text = resources.files("ehcmpi.core.matching").joinpath("default_rules.toml").read_text("utf-8")
     rules = load_rules()
     assert rules == load_rules(text)
-    assert rules.version == "zh-untrained"
+    assert rules.version == "zh-synthetic-2026.11"
     assert {c.name for c in rules.comparisons} == {
         "document",
         "name",
         "birth_date",
         "gender",
-        "phone",
-        "address",
+        "household",
     }
     assert rules.possible_threshold < rules.match_threshold
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ehcmpi.core.matching.comparator import ComparatorFactory
-from ehcmpi.core.matching.comparators.contact import address, gender, phone
+from ehcmpi.core.matching.comparators.contact import address, gender, household, phone
 from ehcmpi.core.matching.comparators.dates import birth_date
 from ehcmpi.core.matching.comparators.documents import document
 from ehcmpi.core.matching.comparators.names import chinese_name, latin_name
@@ -27,6 +27,7 @@ COMPARATORS: dict[str, ComparatorFactory] = {
     "gender": gender,
     "phone": phone,
     "address": address,
+    "household": household,
 }
 
 _NAME_FIELDS = frozenset({"name", "given_name", "family_name"})
@@ -38,6 +39,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "gender": frozenset({"gender"}),
     "phone": frozenset({"phones"}),
     "address": frozenset({"address", "area_code"}),
+    "household": frozenset({"phones", "address", "area_code"}),
 }
 
 

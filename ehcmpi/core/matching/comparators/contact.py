@@ -11,6 +11,12 @@
   (character bigrams for Chinese, which has no spaces between words; words for Latin
   script); ``area`` same 6-digit GB/T 2260 area code; ``different`` otherwise.  A pair where
   one side has only text and the other only an area code cannot be compared (-1).
+* ``household`` — phone and address as one comparison, because they are not independent:
+  family members share both (a child's record carries a parent's phone), so counting a
+  shared phone and a shared address as two pieces of evidence would make twins look like
+  one person twice over.  Levels ``both`` (a shared phone and the same or a similar
+  address), ``phone``, ``address`` (exact or similar), ``area``, ``different``; missing when
+  either side has neither a phone nor an address.
 """
 
 from __future__ import annotations
@@ -185,3 +191,52 @@ def address(params: Mapping[str, Any]) -> AddressComparator:
     """Factory for ``address``: param ``similar`` (token Jaccard threshold, default 0.6)."""
     values = read_params("address", params, {"similar": (float, 0.6)})
     return AddressComparator(threshold("address", "similar", values["similar"]))
+
+
+# --- household --------------------------------------------------------------------------------
+
+
+class HouseholdComparator:
+    """``household``: phone and address together (see the module docstring)."""
+
+    __slots__ = ("_address", "_phone")
+    levels: tuple[str, ...] = ("both", "phone", "address", "area", "different")
+
+    def __init__(self, similar: float) -> None:
+        self._phone = PhoneComparator()
+        self._address = AddressComparator(similar)
+
+    def features(
+        self, record: MatchRecord
+    ) -> tuple[frozenset[str] | None, AddressFeatures | None] | None:
+        phones, place = self._phone.features(record), self._address.features(record)
+        return None if phones is None and place is None else (phones, place)
+
+    def compare(
+        self,
+        a: tuple[frozenset[str] | None, AddressFeatures | None],
+        b: tuple[frozenset[str] | None, AddressFeatures | None],
+    ) -> int:
+        phone = a[0] is not None and b[0] is not None and self._phone.compare(a[0], b[0]) == 0
+        place = -1
+        if a[1] is not None and b[1] is not None:
+            place = self._address.compare(a[1], b[1])
+        same_place = place in (0, 1)
+        if phone:
+            return 0 if same_place else 1
+        if same_place:
+            return 2
+        if place == 2:
+            return 3
+        if place == -1 and (a[0] is None or b[0] is None):
+            return -1  # nothing comparable on either part
+        return 4
+
+    def tf_value(self, features: object) -> str | None:
+        return None
+
+
+def household(params: Mapping[str, Any]) -> HouseholdComparator:
+    """Factory for ``household``; param ``similar`` as for ``address``."""
+    values = read_params("household", params, {"similar": (float, 0.6)})
+    return HouseholdComparator(threshold("household", "similar", values["similar"]))

@@ -25,6 +25,10 @@ numbers that differ by more than a typo are not compared (-1): each may be a sli
 number.  A failing number more than a typo away from a good one is ``different``: had it been
 a slip of that number, it would be one typo away.
 
+Twins get numbers one 顺序码 (sequence code, digits 15–17) apart: a difference confined
+there between two numbers that passed their checks (an 18-digit one and an old 15-digit one
+included) is ``different``, not ``typo``.
+
 The best level over every pair of documents of the same type is returned; two records with no
 document type in common cannot be compared (-1, counted as missing).
 """
@@ -127,11 +131,23 @@ def _level(x: DocumentFeature, y: DocumentFeature) -> int:
         typo = x.key[:17] == y.key[:17] or one_typo_apart(x.key[:17], y.key[:17])
     else:
         typo = one_typo_apart(x.key, y.key)
-    if typo and not (x.checked and y.checked):
+    if typo and not (x.checked and y.checked) and not _siblings(x, y):
         return _TYPO
     if x.invalid and y.invalid:
         return -1  # two numbers that failed their checks say little when they differ
     return _DIFFERENT
+
+
+def _siblings(x: DocumentFeature, y: DocumentFeature) -> bool:
+    """Two 公民身份号码 that differ only in the 顺序码 (GB 11643 digits 15–17), one of them an
+    18-digit number that passes its check and the other passing too or an old 15-digit one:
+    two people born the same day in the same place — twins — rather than a slip in the old
+    number, whose typos would fall anywhere."""
+    if x.doc_type not in _CITIZEN_NUMBER_TYPES or not (x.checked or y.checked):
+        return False
+    if not all(f.checked or (f.legacy and not f.invalid) for f in (x, y)):
+        return False
+    return x.key[:14] == y.key[:14] and x.key[14:17] != y.key[14:17]
 
 
 def document(params: Mapping[str, Any]) -> DocumentComparator:
