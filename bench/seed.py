@@ -35,6 +35,9 @@ import workload
 
 from ehcmpi.bootstrap import build, load_crypto
 from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.matching.convert import golden_match_record
+from ehcmpi.core.matching.online import Matcher
+from ehcmpi.core.matching.rules import load_rules
 from ehcmpi.core.model import (
     Actor,
     AuditEntry,
@@ -49,6 +52,7 @@ from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.settings import Settings, load_settings
 from ehcmpi.storage import codec
 from ehcmpi.storage.engine import create_database_engine
+from ehcmpi.storage.links import MATCH_KEY_KIND
 from ehcmpi.storage.patients import (
     DOC_CONTEXT,
     PHONE_CONTEXT,
@@ -73,6 +77,7 @@ class _CapturedPatients(SqlPatientRepository):
     def __init__(self, crypto: CryptoProvider, rows: Rows) -> None:
         super().__init__(None, crypto)  # type: ignore[arg-type]  # never touches a connection
         self._rows = rows
+        self._matcher = Matcher(load_rules())
 
     def find_by_document(self, doc_type: str, number: str) -> str | None:
         return None  # seeded numbers are unique by construction
@@ -97,6 +102,15 @@ class _CapturedPatients(SqlPatientRepository):
                 "phone_bidx": self._crypto.blind_index(PHONE_KIND, phone),
             }
             for i, phone in enumerate(patient.demographics.phones)
+        ]
+        # What registration's matcher indexes (Linker.refresh → Matcher.index): the
+        # blocking keys of the new golden record, as blind indexes.
+        self._rows["match_keys"] += [
+            {"mpi_id": patient.mpi_id, "key_bidx": bidx}
+            for bidx in dict.fromkeys(
+                self._crypto.blind_index(MATCH_KEY_KIND, key)
+                for key in self._matcher.keys(golden_match_record(patient))
+            )
         ]
         return True
 

@@ -7,6 +7,8 @@ officer or a cron job on the server does without the console.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -35,9 +37,24 @@ def cmd_match_run(container: Container, args: argparse.Namespace, actor: Actor) 
     )
 
 
+MIN_TRAINING_RECORDS = 1000
+
+
 def cmd_match_train(container: Container, args: argparse.Namespace, actor: Actor) -> None:
     records = [golden_match_record(p) for p in load_active(container.uow)]
-    rules, report = train(records, container.linker.matcher.rules, version=args.version)
+    if len(records) < MIN_TRAINING_RECORDS:
+        raise ConfigError(
+            f"训练至少需要 {MIN_TRAINING_RECORDS} 条患者记录，当前 {len(records)} 条 "
+            f"(training needs at least {MIN_TRAINING_RECORDS} patients; "
+            f"there are {len(records)})"
+        )
+    template = container.linker.matcher.rules
+    rules, report = train(records, template, version=args.version)
+    rules = dataclasses.replace(
+        rules,
+        description=f"Trained by `ehcmpi match train` on {len(records):,} records at "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, from rules {template.version}",
+    )
     pathlib.Path(args.output).write_text(dump_rules(rules), encoding="utf-8")
     print(
         f"已写入规则 (rules written) {args.output}: {report.records} records, "

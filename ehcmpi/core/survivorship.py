@@ -7,7 +7,8 @@ usual ones of master-data management, applied field by field:
    ``[[identifier_domains]]``) wins;
 2. **most recent** — among equally trusted sources, the one updated last;
 3. **most complete** — a source that lacks the field is passed over, so a value is never
-   replaced by nothing; a full birth date beats none.
+   replaced by nothing; a full birth date beats none; a name in Chinese characters beats a
+   name in pinyin (张伟 says more than "Zhang Wei"), whatever the trust and recency.
 
 Phones are the union, best source first.  When no source has a field, the golden record keeps
 what it had (a value registered directly, e.g. at a reader terminal, is not lost).  Without
@@ -23,6 +24,7 @@ from dataclasses import replace
 
 from ehcmpi.core.links import LinkState, SourceRecord
 from ehcmpi.core.model import Demographics
+from ehcmpi.terminology.pinyin import has_cjk
 
 Trust = Callable[[str], int]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -44,7 +46,10 @@ def survive(current: Demographics, sources: Sequence[SourceRecord], trust: Trust
     best = ranked(sources, trust)
     if not best:
         return current
-    named = next((s.demographics for s in best if s.demographics.name), None)
+    named = next(
+        (s.demographics for s in best if s.demographics.name and has_cjk(s.demographics.name)),
+        next((s.demographics for s in best if s.demographics.name), None),
+    )
     values: dict[str, object] = {
         "name": named.name if named else current.name,
         "name_pinyin": named.name_pinyin if named else current.name_pinyin,
