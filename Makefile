@@ -40,8 +40,13 @@ pytest: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## make bench: throughput and latency benchmarks (bench/), PostgreSQL and SQLite; ARGS=--quick
+## then matching quality and speed (MATCH_ARGS for match_quality.py, ONLINE_ARGS for match_online.py)
+MATCH_ARGS ?=
+ONLINE_ARGS ?=
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+	$(BIN)/python bench/match_quality.py $(MATCH_ARGS)
+	$(BIN)/python bench/match_online.py $(ONLINE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ import pytest
 
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.core.errors import InvalidInputError, NotFoundError
-from ehcmpi.core.links import LinkOrigin
+from ehcmpi.core.links import LinkOrigin, LinkState
 from ehcmpi.core.model import PatientStatus, RegistrationMode
 from ehcmpi.settings import MatchingSettings, Settings
 from tests.core.lifecycle.test_linking import lis
@@ -119,3 +119,47 @@ def test_another_process_holding_the_lease_keeps_a_run_out(
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("done: examined 0")
+
+
+def test_a_rule_change_re_evaluates_automatic_links_only(
+    settings: Settings, linked: Container, tmp_path: pathlib.Path
+) -> None:
+    """Stricter rules: the link the matcher made is queued for review, the MANUAL one kept."""
+    golden = linked.registration.register(
+        request("张伟", ("01", ZHANG_WEI_ID), sources=(his("H-1"),), phones=PHONE, mode=FEED),
+        CLERK,
+    ).patient.mpi_id
+    auto = linked.registration.register(
+        request("张伟", sources=(lis("L-1"),), birth_date=ZHANG_WEI_BIRTH, phones=PHONE,
+                mode=FEED),
+        CLERK,
+    ).patient  # fmt: skip
+    assert auto.mpi_id == golden
+    manual = linked.registration.register(
+        request("李娜", sources=(lis("L-2"),), mode=FEED), CLERK
+    ).patient.mpi_id
+    linked.merges.merge(golden, manual, ADMIN, reason="known to the ward")
+    rules_file = pathlib.Path(linked.settings.matching.rules or "")
+    stricter = tmp_path / "stricter.toml"
+    stricter.write_text(
+        rules_file.read_text(encoding="utf-8").replace("match = 15.0", "match = 40.0"),
+        encoding="utf-8",
+    )
+    strict = build(
+        settings.model_copy(update={"matching": MatchingSettings(rules=str(stricter))}),
+        engine=linked.engine,
+    )
+    run = strict.jobs.run("auto-merge", ADMIN)
+    strict.audit.flush()
+    assert run is not None and (run.merged, run.queued) == (0, 1)
+    with strict.uow() as uow:
+        flagged = uow.links.get_source(lis("L-1"))
+        kept = uow.links.get_source(lis("L-2"))
+        first = uow.links.get_source(his("H-1"))
+    assert flagged is not None and flagged.state is LinkState.POSSIBLE_MATCH
+    assert kept is not None and (kept.state, kept.origin) == (LinkState.MATCH, LinkOrigin.MANUAL)
+    assert first is not None and first.state is LinkState.MATCH
+    total, items = strict.review.queue(ADMIN)
+    assert total == 1 and items[0].task.source == lis("L-1")
+    decided = strict.review.decide(items[0].task.id, LinkState.NO_MATCH, ADMIN)
+    assert decided.mpi_id != golden and lis("L-1") in decided.source_ids

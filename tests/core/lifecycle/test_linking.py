@@ -113,3 +113,15 @@ def test_a_linked_source_updates_the_golden_record_by_survivorship(linked: Conta
         stored = uow.patients.get(golden)
         assert stored is not None
         assert set(stored.demographics.phones) == {"13800138000", "13900139000"}
+
+
+def test_the_golden_record_keeps_the_name_in_characters(linked: Container) -> None:
+    golden = _his_zhang_wei(linked)
+    later = linked.registration.register(
+        request("Zhang Wei", sources=(lis("L-3"),), birth_date=ZHANG_WEI_BIRTH, phones=(PHONE,),
+                mode=FEED),
+        CLERK,
+    )  # fmt: skip
+    assert later.patient.mpi_id == golden
+    assert later.patient.demographics.name == "张伟"
+    assert _source(linked, lis("L-3")).demographics.name == "Zhang Wei"
