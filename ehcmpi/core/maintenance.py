@@ -8,6 +8,7 @@ EHC ID (§5.1.6 step 4–5).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -62,16 +63,7 @@ class MaintenanceService:
         action: str,
         actor: Actor,
     ) -> PatientRecord:
-        now = utcnow()
-        updated = updated.with_changes(version=current.version + 1, updated_at=now)
-        if not uow.patients.update(updated, current.version):
-            raise VersionConflictError(
-                f"患者索引 {current.mpi_id} 已被他人修改，请刷新后重试 (modified concurrently)"
-            )
-        uow.patients.add_version(
-            PatientVersion(current.mpi_id, updated.version, action, actor.name, now, updated)
-        )
-        return updated
+        return save_version(uow, current, updated, action, actor, utcnow())
 
     def update_demographics(
         self,
@@ -204,6 +196,27 @@ class MaintenanceService:
             )
             uow.commit()
             return updated
+
+
+def save_version(
+    uow: UnitOfWork,
+    current: PatientRecord,
+    updated: PatientRecord,
+    action: str,
+    actor: Actor,
+    now: dt.datetime,
+) -> PatientRecord:
+    """Write ``updated`` as the next version of ``current`` and record it in the history
+    (§4.1.2 患者基本信息维护); a concurrent change makes it a ``VersionConflictError``."""
+    updated = updated.with_changes(version=current.version + 1, updated_at=now)
+    if not uow.patients.update(updated, current.version):
+        raise VersionConflictError(
+            f"患者索引 {current.mpi_id} 已被他人修改，请刷新后重试 (modified concurrently)"
+        )
+    uow.patients.add_version(
+        PatientVersion(current.mpi_id, updated.version, action, actor.name, now, updated)
+    )
+    return updated
 
 
 def _require_active(patient: PatientRecord) -> None:

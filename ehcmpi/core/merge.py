@@ -22,6 +22,7 @@ from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.errors import ConflictError, NotFoundError
 from ehcmpi.core.linking import Linker, new_id
 from ehcmpi.core.links import LinkEvent, LinkOrigin, LinkState, MergeRecord, SourceRecord
+from ehcmpi.core.maintenance import save_version
 from ehcmpi.core.matching.convert import golden_match_record, match_record
 from ehcmpi.core.model import (
     Actor,
@@ -385,16 +386,7 @@ class MergeService:
         action: str,
         actor: Actor,
     ) -> PatientRecord:
-        now = self._clock()
-        updated = updated.with_changes(version=current.version + 1, updated_at=now)
-        if not uow.patients.update(updated, current.version):
-            raise ConflictError(
-                f"患者索引 {current.mpi_id} 已被他人修改，请重试 (modified concurrently)"
-            )
-        uow.patients.add_version(
-            PatientVersion(current.mpi_id, updated.version, action, actor.name, now, updated)
-        )
-        return updated
+        return save_version(uow, current, updated, action, actor, self._clock())
 
     @staticmethod
     def _reload(uow: UnitOfWork, mpi_id: str) -> PatientRecord:

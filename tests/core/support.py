@@ -56,3 +56,7 @@ def request(
 
 def his(value: str) -> SourceIdentifier:
     return SourceIdentifier(HIS_SYSTEM, value)
+
+
+def lis(value: str) -> SourceIdentifier:
+    return SourceIdentifier(LIS_SYSTEM, value)

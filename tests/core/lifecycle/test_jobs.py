@@ -14,8 +14,7 @@ from ehcmpi.core.errors import InvalidInputError, NotFoundError
 from ehcmpi.core.links import LinkOrigin, LinkState
 from ehcmpi.core.model import PatientStatus, RegistrationMode
 from ehcmpi.settings import MatchingSettings, Settings
-from tests.core.lifecycle.test_linking import lis
-from tests.core.support import ADMIN, CLERK, ZHANG_WEI_BIRTH, ZHANG_WEI_ID, his, request
+from tests.core.support import ADMIN, CLERK, ZHANG_WEI_BIRTH, ZHANG_WEI_ID, his, lis, request
 
 FEED = RegistrationMode.FEED
 PHONE = ("13800138000",)

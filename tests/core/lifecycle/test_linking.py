@@ -9,20 +9,16 @@ from ehcmpi.core.links import LinkOrigin, LinkState, SourceRecord
 from ehcmpi.core.model import RegistrationMode, SourceIdentifier
 from tests.core.support import (
     CLERK,
-    LIS_SYSTEM,
     ZHANG_WEI_BIRTH,
     ZHANG_WEI_ID,
     citizen_id,
     his,
+    lis,
     request,
 )
 
 FEED = RegistrationMode.FEED
 PHONE = "13800138000"
-
-
-def lis(value: str) -> SourceIdentifier:
-    return SourceIdentifier(LIS_SYSTEM, value)
 
 
 def _source(container: Container, identifier: SourceIdentifier) -> SourceRecord:

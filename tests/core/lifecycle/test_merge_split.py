@@ -9,24 +9,20 @@ import pytest
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import ConflictError
 from ehcmpi.core.links import LinkOrigin, LinkState
-from ehcmpi.core.model import PatientRecord, PatientStatus, RegistrationMode, SourceIdentifier
+from ehcmpi.core.model import PatientRecord, PatientStatus, RegistrationMode
 from tests.core.support import (
     ADMIN,
     CLERK,
-    LIS_SYSTEM,
     ZHANG_WEI_BIRTH,
     ZHANG_WEI_ID,
     citizen_id,
     his,
+    lis,
     request,
 )
 
 FEED = RegistrationMode.FEED
 OTHER_ID = citizen_id("310101", dt.date(1980, 3, 4), 21)
-
-
-def lis(value: str) -> SourceIdentifier:
-    return SourceIdentifier(LIS_SYSTEM, value)
 
 
 def _get(container: Container, mpi_id: str) -> PatientRecord:

@@ -8,8 +8,7 @@ from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import ConflictError, NotFoundError
 from ehcmpi.core.links import LinkOrigin, LinkState, TaskStatus
 from ehcmpi.core.model import PatientStatus, RegistrationMode
-from tests.core.lifecycle.test_linking import lis
-from tests.core.support import ADMIN, CLERK, ZHANG_WEI_BIRTH, ZHANG_WEI_ID, his, request
+from tests.core.support import ADMIN, CLERK, ZHANG_WEI_BIRTH, ZHANG_WEI_ID, his, lis, request
 
 FEED = RegistrationMode.FEED
 
