@@ -127,6 +127,12 @@ class Linker:
         now = self._clock()
         for identifier in dict.fromkeys(identifiers):
             before = uow.links.get_source(identifier)
+            if (
+                before is not None
+                and (before.mpi_id, before.state) == (mpi_id, state)
+                and (before.demographics, before.documents) == (demographics, tuple(documents))
+            ):
+                continue  # the same record sent again: nothing to store
             source = SourceRecord(
                 identifier=identifier,
                 mpi_id=mpi_id,
