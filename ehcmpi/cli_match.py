@@ -159,6 +159,9 @@ def cmd_patient_links(container: Container, args: argparse.Namespace, actor: Act
                 f"{s.identifier.system}|{s.identifier.value} {s.state} {s.origin} "
                 f"{s.demographics.name or ''}".rstrip()
             )
+            decision = uow.links.get_decision(s.decision_id) if s.decision_id else None
+            if decision is not None:
+                print(f"    why: {decision.reason} (rules {decision.rules_version})")
         for e in uow.links.events(mpi_id=args.mpi_id.upper()):
             print(
                 f"  {e.at.isoformat()} {e.kind} {e.source.system}|{e.source.value} "

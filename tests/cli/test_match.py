@@ -56,6 +56,12 @@ def _ok(*args: str | pathlib.Path) -> str:
 def test_a_pinyin_record_links_and_a_homophone_waits_for_review(config: pathlib.Path) -> None:
     his = _mpi_id(config, f"{HIS_SYSTEM}|H-001")
     assert _mpi_id(config, f"{LIS_SYSTEM}|L-778") == his
+    links = _ok("patient", "links", his, "--config", config)
+    why = links.splitlines()[
+        links.splitlines().index(f"{LIS_SYSTEM}|L-778 MATCH AUTO Zhang Wei") + 1
+    ]
+    assert why.startswith("    why: MATCH weight ")
+    assert "household=phone" in why and "name=pinyin" in why and "zh-synthetic" in why
     other = _mpi_id(config, f"{LIS_SYSTEM}|L-779")
     assert other != his
     queue = _ok("review", "list", "--config", config).splitlines()
