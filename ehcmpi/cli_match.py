@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import os
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,9 @@ Wrap = Callable[[Callable[[Container, argparse.Namespace], None]], Callable[...,
 
 
 def cmd_match_run(container: Container, args: argparse.Namespace, actor: Actor) -> None:
-    run = container.jobs.run(AUTO_MERGE, actor, reevaluate=not args.no_reevaluate)
+    run = container.jobs.run(
+        AUTO_MERGE, actor, reevaluate=not args.no_reevaluate, workers=os.cpu_count() or 1
+    )
     if run is None:
         raise ConfigError("任务正在其他进程运行 (the job is running in another process)")
     print(

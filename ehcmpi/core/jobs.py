@@ -40,6 +40,7 @@ AUTO_MERGE = "auto-merge"
 JOBS = (AUTO_MERGE,)
 DEFAULT_INTERVAL = 24 * 3600
 PAGE = 2000
+RENEW_EVERY = 200
 
 
 @dataclass(slots=True)
@@ -116,8 +117,13 @@ class JobService:
                 runs.append(run)
         return runs
 
-    def run(self, name: str, actor: Actor, *, reevaluate: bool = True) -> JobRun | None:
-        """Run a job now; None when another process holds its lease (it is running there)."""
+    def run(
+        self, name: str, actor: Actor, *, reevaluate: bool = True, workers: int = 1
+    ) -> JobRun | None:
+        """Run a job now; None when another process holds its lease (it is running there).
+
+        ``workers`` > 1 forks processes for the batch (the command line; not the server's
+        scheduler thread, where forking is unsafe)."""
         _known(name)
         with self._audit.call(actor, "job-run") as call:
             call.target = name
@@ -128,7 +134,7 @@ class JobService:
             counts = _Counts()
             status, error = "done", None
             try:
-                self._auto_merge(counts, actor, reevaluate)
+                self._auto_merge(counts, actor, reevaluate, workers)
             except DomainError as exc:
                 status, error = "failed", exc.message
             finally:
@@ -171,18 +177,24 @@ class JobService:
             if uow.jobs.acquire_lease(name, self.holder, self._clock(), self._lease):
                 uow.commit()
 
-    def _auto_merge(self, counts: _Counts, actor: Actor, reevaluate: bool) -> None:
+    def _auto_merge(self, counts: _Counts, actor: Actor, reevaluate: bool, workers: int) -> None:
         patients = load_active(self._uow)
         counts.examined = len(patients)
-        result = run_batch([golden_match_record(p) for p in patients], self._linker.matcher.rules)
-        self._renew(AUTO_MERGE)
-        for i, j, _ in sorted(result.matches, key=lambda m: -m[2]):
+        records = [golden_match_record(p) for p in patients]
+        result = run_batch(records, self._linker.matcher.rules, workers=workers)
+        pairs = [(m, True) for m in sorted(result.matches, key=lambda m: -m[2])]
+        pairs += [(m, False) for m in result.possible]
+        for done, ((i, j, _), merge) in enumerate(pairs):
+            if done % RENEW_EVERY == 0:
+                self._renew(AUTO_MERGE)  # a long run keeps its lease
             older, newer = sorted((patients[i], patients[j]), key=_age)
-            counts.merged += self._apply(older.mpi_id, newer.mpi_id, actor, merge=True)
-        for i, j, _ in result.possible:
-            older, newer = sorted((patients[i], patients[j]), key=_age)
-            counts.queued += self._apply(older.mpi_id, newer.mpi_id, actor, merge=False)
+            applied = self._apply(older.mpi_id, newer.mpi_id, actor, merge=merge)
+            if merge:
+                counts.merged += applied
+            else:
+                counts.queued += applied
         if reevaluate:
+            self._renew(AUTO_MERGE)
             counts.queued += self._reevaluate(patients, actor)
 
     def _apply(self, older: str, newer: str, actor: Actor, *, merge: bool) -> int:
