@@ -44,8 +44,8 @@ class Level:
     m: float
     u: float
     tf: bool = False
-    #: a pair at this level is never linked automatically, whatever else agrees (at most
-    #: POSSIBLE_MATCH): e.g. two different valid ID numbers — twins share everything else
+    #: a pair at this level is two people whatever else agrees: NO_MATCH, neither linked nor
+    #: queued for review (two different valid ID numbers — twins share everything else)
     veto: bool = False
 
     @property

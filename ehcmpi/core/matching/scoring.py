@@ -76,8 +76,8 @@ class Scorer:
         ]
         self._m = [[level.m for level in c.levels] for c in rules.comparisons]
         self._veto = [tuple(lv.veto for lv in c.levels) for c in rules.comparisons]
-        #: a vetoed pair scores at most just under the match threshold
-        self._veto_cap = math.nextafter(rules.match_threshold, -math.inf)
+        #: a vetoed pair scores at most just under the review band: NO_MATCH
+        self._veto_cap = math.nextafter(rules.possible_threshold, -math.inf)
         tables = rules.term_frequencies
         self._tf_tables = [tables.get(c.name, {}) for c in rules.comparisons]
         self._tf_floor = [min(t.values()) if t else 0.0 for t in self._tf_tables]

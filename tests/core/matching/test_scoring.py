@@ -348,12 +348,12 @@ TWIN_A = rec(
 TWIN_B = replace(TWIN_A, documents=(TWIN_2,))
 
 
-def test_twins_with_different_valid_ids_are_at_most_a_possible_match() -> None:
+def test_twins_with_different_valid_ids_are_no_match() -> None:
     unvetoed = -2 - 5 + 7 + 6 + 1 + 8  # 15: would be a MATCH without the veto
     assert unvetoed >= RULES.match_threshold
     result = SCORER.compare_records(TWIN_A, TWIN_B)
-    assert result.outcome is MatchOutcome.POSSIBLE_MATCH
-    assert result.weight == math.nextafter(RULES.match_threshold, -math.inf)
+    assert result.outcome is MatchOutcome.NO_MATCH  # not linked, and no review task either
+    assert result.weight == math.nextafter(RULES.possible_threshold, -math.inf)
     assert result.weight == score(TWIN_A, TWIN_B) == score(TWIN_B, TWIN_A)
     assert dict((f.name, f.level) for f in result.fields)["document"] == "different"
 
@@ -369,15 +369,14 @@ def test_the_same_pair_without_the_conflicting_id_is_linked() -> None:
     [
         (replace(TWIN_B, name="王芳", birth_date="1978-11-02", gender="2", phones=("1390000",)),
          -2 - 5 - 4 - 3 - 4 - 1),
-        (replace(TWIN_B, phones=()), -2 - 5 + 7 + 6 + 1),
+        (replace(TWIN_B, phones=()), math.nextafter(RULES.possible_threshold, -math.inf)),
     ],
-    ids=["low", "review-band"],
+    ids=["low-keeps-its-weight", "review-band-is-capped"],
 )  # fmt: skip
-def test_a_vetoed_pair_below_the_match_threshold_keeps_its_weight(
-    b: MatchRecord, weight: float
-) -> None:
+def test_a_vetoed_pair_never_reaches_the_review_band(b: MatchRecord, weight: float) -> None:
     assert score(TWIN_A, b) == weight
     assert SCORER.compare_records(TWIN_A, b).weight == weight
+    assert SCORER.compare_records(TWIN_A, b).outcome is MatchOutcome.NO_MATCH
 
 
 # --- reason and probability -------------------------------------------------------------------
