@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
@@ -27,7 +28,7 @@ import uvicorn
 
 from ehcmpi.bootstrap import build, load_crypto, open_database
 from ehcmpi.fhir.app import create_app
-from ehcmpi.hl7v2.mllp import MllpServer, unsupported_handler
+from ehcmpi.hl7v2.mllp import MllpServer, server_tls, unsupported_handler
 from ehcmpi.settings import ConfigError, Settings
 
 log = logging.getLogger("ehcmpi")
@@ -81,7 +82,9 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
     # ``serve`` migrated (where configured) before any worker started: only check here.
     container = build(settings, engine=open_database(settings, migrate_now=False))
     server = settings.server
-    mllp = MllpServer(unsupported_handler, host=server.mllp_host, port=server.mllp_port)
+    mllp = MllpServer(
+        unsupported_handler, host=server.mllp_host, port=server.mllp_port, tls=mllp_tls(settings)
+    )
     await mllp.start(mllp_sock)
     config = uvicorn.Config(
         create_app(container), log_level="info", access_log=False, lifespan="on"
@@ -162,9 +165,28 @@ class _Supervisor:
             worker.join()
 
 
+def mllp_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The MLLP port's TLS context from ``[server] mllp_tls_*``, or None (plain MLLP)."""
+    server = settings.server
+    if server.mllp_tls_cert is None and server.mllp_tls_key is None:
+        if server.mllp_tls_client_ca is not None:
+            raise ConfigError("mllp_tls_client_ca 需要同时配置 mllp_tls_cert 和 mllp_tls_key "
+                              "(mutual TLS needs a server certificate and key)")  # fmt: skip
+        return None
+    if server.mllp_tls_cert is None or server.mllp_tls_key is None:
+        raise ConfigError(
+            "mllp_tls_cert 和 mllp_tls_key 必须同时配置 (set both certificate and key)"
+        )
+    try:
+        return server_tls(server.mllp_tls_cert, server.mllp_tls_key, server.mllp_tls_client_ca)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     load_crypto(settings)  # a missing or open key file stops here, before any port is taken
+    mllp_tls(settings)  # so do unreadable TLS files
     server = settings.server
     shared = server.http_workers > 1
     # With workers the parent only binds, without listening: it takes the ports (a busy port

@@ -40,6 +40,10 @@ class ServerSettings(_Section):
     mllp_host: str = "127.0.0.1"
     mllp_port: int = Field(2575, ge=0, le=65535)
     http_workers: int = Field(1, ge=1, le=64)
+    #: TLS on the MLLP port: certificate and key (PEM); with a client CA, mutual TLS
+    mllp_tls_cert: str | None = None
+    mllp_tls_key: str | None = None
+    mllp_tls_client_ca: str | None = None
 
 
 class DatabaseSettings(_Section):

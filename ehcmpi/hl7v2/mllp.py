@@ -1,7 +1,9 @@
 """MLLP server and client on public asyncio APIs (IHE ITI TF-2 Appendix C; DESIGN.md
 python-hl7 style: framing, parsing and ACK building are separate layers).
 
-Many concurrent connections, a maximum message size, an idle timeout, and a graceful stop
+Many concurrent connections, a maximum message size, an idle timeout, optional TLS (and
+mutual TLS: a client certificate signed by the configured CA is then required; IHE ITI TF-2
+Appendix C and the guideline's §6 安全保障 ask for protected channels), and a graceful stop
 that lets in-flight messages finish.  What a message means is the ``Handler``'s business;
 until the HL7 transactions land, ``unsupported_handler`` answers every message with AR and
 ERR-3 code 200, so a sender always gets an original-mode acknowledgement.
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pathlib
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 
 from ehcmpi.hl7v2.ack import (
@@ -49,8 +53,10 @@ class MllpServer:
         port: int,
         max_message_bytes: int = 1 << 20,
         idle_timeout: float = 300.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._handler = handler
+        self._tls = tls
         self._host, self._port = host, port
         self._max = max_message_bytes
         self._idle = idle_timeout
@@ -66,9 +72,11 @@ class MllpServer:
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listen on host:port, or accept on ``sock``, a socket bound by a parent process."""
         if sock is not None:
-            self._server = await asyncio.start_server(self._serve, sock=sock)
+            self._server = await asyncio.start_server(self._serve, sock=sock, ssl=self._tls)
         else:
-            self._server = await asyncio.start_server(self._serve, self._host, self._port)
+            self._server = await asyncio.start_server(
+                self._serve, self._host, self._port, ssl=self._tls
+            )
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight messages finish (up to ``grace`` s), then close."""
@@ -95,7 +103,7 @@ class MllpServer:
                     break
                 for item in decoder.feed(data):
                     await self._answer(item, writer)
-        except (TimeoutError, ConnectionError, asyncio.CancelledError):
+        except (TimeoutError, ConnectionError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
             self._connections.discard(task)
@@ -130,9 +138,33 @@ class MllpServer:
             )  # fmt: skip
 
 
-async def send(host: str, port: int, message: bytes, *, timeout: float = 30.0) -> bytes:
+def server_tls(cert: str, key: str, client_ca: str | None = None) -> ssl.SSLContext:
+    """TLS for the MLLP port; with ``client_ca`` every client must present a certificate it
+    signed (mutual TLS).  A missing or unreadable file is a ``ValueError`` naming it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+        if client_ca:
+            context.load_verify_locations(client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(str(pathlib.Path(f)) for f in (cert, key, client_ca) if f)
+        raise ValueError(f"无法加载 MLLP TLS 证书 (cannot load TLS files) {files}: {exc}") from None
+    return context
+
+
+async def send(
+    host: str,
+    port: int,
+    message: bytes,
+    *,
+    timeout: float = 30.0,
+    tls: ssl.SSLContext | None = None,
+) -> bytes:
     """MLLP client: send one message, return the framed reply's content."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    opening = asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None)
+    reader, writer = await asyncio.wait_for(opening, timeout)
     try:
         writer.write(frame(message))
         await writer.drain()
