@@ -24,6 +24,7 @@ from ehcmpi.core.matching.online import Matcher
 from ehcmpi.core.matching.rules import RulesError, RuleSet, load_rules
 from ehcmpi.core.merge import MergeService
 from ehcmpi.core.model import SYSTEM_ACTOR
+from ehcmpi.core.outbox import Notifier
 from ehcmpi.core.query import QueryService
 from ehcmpi.core.registration import RegistrationService, utcnow
 from ehcmpi.core.review import ReviewService
@@ -133,7 +134,8 @@ def build(settings: Settings, *, engine: Engine | None = None) -> Container:
     audit = AuditLog(uow)
     domains = settings.domain_registry()
     node = settings.node.code
-    linker = Linker(Matcher(rules), domains.trust, utcnow)
+    notifier = Notifier([c.name for c in settings.pix_consumers], utcnow)
+    linker = Linker(Matcher(rules), domains.trust, utcnow, notifier)
     registration = RegistrationService(
         uow,
         crypto,

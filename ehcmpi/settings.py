@@ -8,6 +8,7 @@ line (``ConfigError``), never a traceback.
     [node]       code name
     [keys]       file
     [matching]   enabled rules scheduler_seconds
+    [[pix_consumers]]  name host port domains tls_ca
     [[identifier_domains]]  namespace oid system name source trust
 """
 
@@ -77,6 +78,18 @@ class MatchingSettings(_Section):
     scheduler_seconds: int = Field(60, ge=0, le=86400)
 
 
+class ConsumerSettings(_Section):
+    """A PIX Consumer that gets ITI-10 PIX Update Notifications (ADT^A31) over MLLP."""
+
+    name: str = Field(min_length=1, max_length=64)
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    #: identifier systems (FHIR URIs, e.g. urn:oid:…) whose ids the consumer wants; empty: all
+    domains: tuple[str, ...] = ()
+    #: CA file to verify the consumer's TLS certificate (None: plain MLLP)
+    tls_ca: str | None = None
+
+
 class DomainSettings(_Section):
     namespace: str = Field(min_length=1)
     oid: str = Field(pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$")
@@ -103,6 +116,7 @@ class Settings(_Section):
     node: NodeSettings = NodeSettings()
     keys: KeySettings = KeySettings()
     matching: MatchingSettings = MatchingSettings()
+    pix_consumers: tuple[ConsumerSettings, ...] = ()
     identifier_domains: tuple[DomainSettings, ...] = ()
 
     def domain_registry(self) -> DomainRegistry:

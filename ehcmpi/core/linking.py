@@ -35,6 +35,7 @@ from ehcmpi.core.model import (
     PatientVersion,
     SourceIdentifier,
 )
+from ehcmpi.core.outbox import Notifier
 from ehcmpi.core.ports import UnitOfWork
 from ehcmpi.core.survivorship import Trust, survive
 
@@ -48,10 +49,13 @@ def new_id() -> str:
 class Linker:
     """Decides and records links; keeps golden records derived from their sources."""
 
-    def __init__(self, matcher: Matcher, trust: Trust, clock: Clock) -> None:
+    def __init__(
+        self, matcher: Matcher, trust: Trust, clock: Clock, notifier: Notifier | None = None
+    ) -> None:
         self.matcher = matcher
         self._trust = trust
         self._clock = clock
+        self.notifier = notifier or Notifier((), clock)
 
     def best(
         self,
@@ -148,7 +152,11 @@ class Linker:
                 uow.links.add_source(source)
             else:
                 uow.links.update_source(source)
-            if before is None or before.mpi_id != mpi_id or before.state is not state:
+            # A row registration has just written (no updated_at yet) is a new link too.
+            if before is None or before.updated_at is None:
+                self.notifier.changed(uow, mpi_id)  # ITI-10: cross-references changed
+            elif before.mpi_id != mpi_id or before.state is not state:
+                self.notifier.changed(uow, mpi_id, before.mpi_id)
                 uow.links.add_event(
                     LinkEvent(
                         "LINK",

@@ -154,6 +154,7 @@ class MergeService:
             )
         )
         uow.links.close_tasks_of(retired.mpi_id, actor.name, now)
+        self._linker.notifier.changed(uow, survivor.mpi_id, retired.mpi_id)
         self._linker.matcher.index(uow, retired_after)
         return self._linker.refresh(uow, merged, actor)
 
@@ -245,6 +246,7 @@ class MergeService:
             actor,
         )
         uow.links.mark_merge_reversed(merge.id, now)
+        self._linker.notifier.changed(uow, golden.mpi_id, retired.mpi_id)
         self._no_match(uow, golden, restored, actor, reason)
         self._linker.refresh(uow, self._reload(uow, golden.mpi_id), actor)
         return self._linker.refresh(uow, self._reload(uow, restored.mpi_id), actor)
@@ -300,6 +302,7 @@ class MergeService:
         for record_id in (golden.mpi_id, mpi_id):
             self._reissue(uow, self._reload(uow, record_id), actor)
         created = self._reload(uow, mpi_id)
+        self._linker.notifier.changed(uow, golden.mpi_id, mpi_id)
         self._no_match(uow, golden, created, actor, reason)
         self._linker.refresh(uow, self._reload(uow, golden.mpi_id), actor)
         return self._linker.refresh(uow, created, actor)

@@ -229,3 +229,14 @@ class AuditEntry:
     duration_ms: float
     target: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A notification waiting for delivery (``core.outbox``)."""
+
+    id: int
+    consumer: str
+    mpi_id: str
+    attempts: int
+    created_at: dt.datetime

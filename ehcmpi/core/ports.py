@@ -26,6 +26,7 @@ from ehcmpi.core.model import (
     EhcAccount,
     FuzzyQuery,
     IdentityDocument,
+    OutboxItem,
     PatientRecord,
     PatientVersion,
     SourceIdentifier,
@@ -111,6 +112,13 @@ class LinkRepository(Protocol):
 
     def update_source(self, source: SourceRecord) -> None:
         """Store the demographics/documents and link (golden, state, origin, weight) given."""
+        ...
+
+    def remove_source(self, identifier: SourceIdentifier) -> bool:
+        """Delete a source record (ITI-8 A40, PIXm remove): its identifier then names nobody.
+
+        False when there was no such source record.  Link history stays.
+        """
         ...
 
     def add_event(self, event: LinkEvent) -> None: ...
@@ -204,6 +212,22 @@ class AuditRepository(Protocol):
     def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]: ...
 
 
+class OutboxRepository(Protocol):
+    """Pending notifications (``core.outbox``)."""
+
+    def add(self, consumer: str, mpi_id: str, at: dt.datetime) -> None: ...
+
+    def claim(self, now: dt.datetime, limit: int, hold_seconds: float) -> list[OutboxItem]:
+        """Due, undelivered items, oldest first, hidden from other senders for a while."""
+        ...
+
+    def delivered(self, item_id: int, at: dt.datetime) -> None: ...
+
+    def failed(self, item_id: int, error: str, retry_at: dt.datetime) -> None: ...
+
+    def pending(self, consumer: str | None = None) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; leaving the ``with`` block without ``commit`` rolls back."""
 
@@ -221,6 +245,9 @@ class UnitOfWork(Protocol):
 
     @property
     def jobs(self) -> JobRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

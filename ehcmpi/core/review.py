@@ -130,6 +130,7 @@ class ReviewService:
             if source.state is LinkState.POSSIBLE_MATCH:
                 confirmed = replace(source, state=LinkState.MATCH, origin=LinkOrigin.MANUAL)
                 uow.links.update_source(confirmed)
+                self._linker.notifier.changed(uow, record.mpi_id)  # now published (ITI-10)
         return self._linker.refresh(uow, record, actor)
 
     def explain(self, a: str, b: str, actor: Actor) -> tuple[list[MatchDecision], MatchResult]:

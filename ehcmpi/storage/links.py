@@ -131,6 +131,13 @@ class SqlLinkRepository(SqlReviewRepository):
         if self._conn.execute(stmt).rowcount != 1:
             raise LookupError(f"no source record {sid.system}|{sid.value}")
 
+    def remove_source(self, identifier: SourceIdentifier) -> bool:
+        """Delete the source record; its events and decisions stay as history (RULES 15)."""
+        stmt = source_identifiers.delete().where(
+            _s.system == identifier.system, _s.value == identifier.value
+        )
+        return bool(self._conn.execute(stmt).rowcount == 1)
+
     # --- link history --------------------------------------------------------------------
 
     def add_event(self, event: LinkEvent) -> None:

@@ -281,3 +281,26 @@ job_runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Index("ix_job_runs_job_started_at", "job", "started_at"),
 )
+
+#: Outgoing notifications (DESIGN.md "Nothing is lost"; IHE ITI-10 PIX Update Notification):
+#: written in the transaction that changes a patient's cross-references, delivered with
+#: retries and backoff.  What to send is read at delivery time (the current identifiers).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("consumer", sa.String(64), nullable=False),
+    sa.Column("mpi_id", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", Timestamp, nullable=False),
+    sa.Column("delivered_at", Timestamp),
+    sa.Column("last_error", sa.Text),
+    sa.Index(
+        "ix_outbox_pending",
+        "next_attempt_at",
+        "id",
+        postgresql_where=sa.text("delivered_at IS NULL"),
+        sqlite_where=sa.text("delivered_at IS NULL"),
+    ),
+)

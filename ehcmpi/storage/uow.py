@@ -8,6 +8,7 @@ from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage.engine import read_engine_for, write_options
 from ehcmpi.storage.jobs import SqlJobRepository
 from ehcmpi.storage.links import SqlLinkRepository
+from ehcmpi.storage.outbox import SqlOutboxRepository
 from ehcmpi.storage.patients import SqlPatientRepository
 from ehcmpi.storage.records import SqlAuditRepository, SqlEhcAccountRepository
 
@@ -18,6 +19,7 @@ class SqlUnitOfWork:
     audit: SqlAuditRepository
     links: SqlLinkRepository
     jobs: SqlJobRepository
+    outbox: SqlOutboxRepository
 
     def __init__(self, engine: Engine, crypto: CryptoProvider, *, write: bool = False) -> None:
         self._engine = engine
@@ -37,6 +39,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(conn)
         self.links = SqlLinkRepository(conn, self._crypto)
         self.jobs = SqlJobRepository(conn)
+        self.outbox = SqlOutboxRepository(conn)
         return self
 
     def commit(self) -> None:
