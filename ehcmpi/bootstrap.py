@@ -32,6 +32,8 @@ from ehcmpi.crypto.errors import KeyFileError
 from ehcmpi.crypto.keys import load_keyfile
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.crypto.software import SoftwareCryptoProvider
+from ehcmpi.ihe.pdq import PdqSupplier
+from ehcmpi.ihe.pix import PixManager
 from ehcmpi.settings import ConfigError, Settings
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
@@ -56,6 +58,8 @@ class Container:
     review: ReviewService
     jobs: JobService
     scheduler: JobScheduler
+    pix: PixManager
+    pdq: PdqSupplier
 
     def start(self) -> None:
         """Background work of a serving process: the audit writer and the job scheduler."""
@@ -161,4 +165,6 @@ def build(settings: Settings, *, engine: Engine | None = None) -> Container:
         review=ReviewService(uow, linker, merges, audit),
         jobs=jobs,
         scheduler=JobScheduler(jobs, SYSTEM_ACTOR, settings.matching.scheduler_seconds),
+        pix=PixManager(uow, registration, merges, linker, domains, audit),
+        pdq=PdqSupplier(uow, domains, audit),
     )

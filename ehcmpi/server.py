@@ -28,7 +28,8 @@ import uvicorn
 
 from ehcmpi.bootstrap import build, load_crypto, open_database
 from ehcmpi.fhir.app import create_app
-from ehcmpi.hl7v2.mllp import MllpServer, server_tls, unsupported_handler
+from ehcmpi.hl7v2 import app as hl7_app
+from ehcmpi.hl7v2.mllp import MllpServer, server_tls
 from ehcmpi.settings import ConfigError, Settings
 
 log = logging.getLogger("ehcmpi")
@@ -83,9 +84,12 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
     container = build(settings, engine=open_database(settings, migrate_now=False))
     server = settings.server
     mllp = MllpServer(
-        unsupported_handler, host=server.mllp_host, port=server.mllp_port, tls=mllp_tls(settings)
-    )
+        hl7_app.dispatcher(container), host=server.mllp_host, port=server.mllp_port,
+        tls=mllp_tls(settings),
+    )  # fmt: skip
     await mllp.start(mllp_sock)
+    notifications = hl7_app.notification_sender(container)  # ITI-10, from the outbox
+    notifications.start()
     config = uvicorn.Config(
         create_app(container), log_level="info", access_log=False, lifespan="on"
     )
@@ -103,6 +107,7 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        await notifications.stop()
         await mllp.stop()
         log.info("ehcmpi worker %d stopped", os.getpid())
 

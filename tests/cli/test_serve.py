@@ -87,7 +87,7 @@ def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
 
     output = log.read_text(encoding="utf-8", errors="replace")
     assert created.status_code == 201, created.text
-    assert b"\rMSA|AR|MSG-E2E-1" in ack
+    assert b"\rMSA|AA|MSG-E2E-1" in ack  # an ITI-8 feed, registered
     assert code == 0, output
     assert stopped_in < 5
     assert "Traceback" not in output
@@ -113,7 +113,7 @@ def test_two_http_workers_share_the_ports_and_all_stop_on_sigterm(
     output = log.read_text(encoding="utf-8", errors="replace")
     assert [r.status_code for r in statuses] == [201] + [200] * 7
     assert len({r.json()["id"] for r in statuses}) == 1
-    assert all(b"\rMSA|AR|MSG-E2E-1" in ack for ack in acks)
+    assert all(b"\rMSA|AA|MSG-E2E-1" in ack for ack in acks)  # one source record, fed 4 times
     assert code == 0, output
     assert output.count("stopped") == 2  # both workers drained and stopped
     assert "Traceback" not in output

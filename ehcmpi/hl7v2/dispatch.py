@@ -1,0 +1,100 @@
+"""Inbound HL7 v2 messages → transaction handlers → original-mode acknowledgements.
+
+Every message gets an answer (IHE ITI TF-2 Appendix C.2.3; HL7 v2.5 §2.9.2 original mode):
+a handler's reply, AE/AR with ERR for malformed input or a rejected transaction, AR with
+ERR-3 200 for a message type nobody handles (ITI-22 and the rest: never silence).  Nothing a
+message contains can crash the connection or the server: an unexpected failure is logged
+and answered AE 207.  Every message in and out is in the call audit (§4.1.1 调用审计): the
+sending application, the type, MSH-10 and the acknowledgement code.
+
+Handlers run in worker threads (they use the database); the MLLP server awaits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.errors import DomainError
+from ehcmpi.core.model import Actor
+from ehcmpi.hl7v2.ack import build_ack, read_header
+from ehcmpi.hl7v2.codec import HL7Error, Message, Value, build, decode, err_segment, reply_msh
+
+log = logging.getLogger(__name__)
+#: a transaction: the decoded message and who sent it → the reply's bytes
+Handler = Callable[[Message, Actor], bytes]
+
+
+def acknowledge(message: Message, code: str, errors: Sequence[HL7Error] = ()) -> bytes:
+    """``ACK^<trigger>^ACK``: MSA-1 = ``code``, one ERR per error, in the sender's charset."""
+    segments: list[Sequence[Value]] = [
+        reply_msh(message.header, f"ACK^{message.trigger}^ACK"),
+        ["MSA", code, message.control_id],
+        *(err_segment(e) for e in errors),
+    ]
+    return build(segments, message.header, charset=message.charset)
+
+
+def sender(message: Message) -> Actor:
+    """The sending system as the audited actor: ``hl7:<MSH-3>@<MSH-4>``."""
+    facility = f"@{message.sending_facility}" if message.sending_facility else ""
+    return Actor(f"hl7:{message.sending_application or '?'}{facility}", channel="mllp")
+
+
+class Dispatcher:
+    def __init__(self, audit: AuditLog, handlers: Mapping[tuple[str, str], Handler]) -> None:
+        self._audit = audit
+        self._handlers = dict(handlers)
+
+    async def __call__(self, raw: bytes) -> bytes:
+        return await asyncio.to_thread(self.handle, raw)
+
+    def handle(self, raw: bytes) -> bytes:
+        try:
+            message = decode(raw)
+        except HL7Error as exc:
+            header = read_header(raw)
+            return build_ack(header, "AR", error=(exc.code, exc.condition), text=exc.message)
+        actor = sender(message)
+        kind = f"{message.type}^{message.trigger}"
+        with self._audit.call(actor, f"hl7 {kind}") as call:
+            call.target = message.control_id
+            reply = self._reply(message, actor)
+            call.detail = _outcome(reply)
+            return reply
+
+    def _reply(self, message: Message, actor: Actor) -> bytes:
+        handler = self._handlers.get((message.type, message.trigger))
+        if handler is None:
+            unsupported = HL7Error(
+                "200",
+                f"不支持的消息类型 {message.type}^{message.trigger} (unsupported message type)",
+            )
+            return acknowledge(message, "AR", [unsupported])
+        try:
+            return handler(message, actor)
+        except HL7Error as exc:
+            return acknowledge(message, "AE", [exc])
+        except DomainError as exc:
+            return acknowledge(message, "AE", [HL7Error("207", exc.message)])
+        except Exception:
+            log.exception("HL7 handler failed for %s %s", message.type, message.control_id)
+            return acknowledge(
+                message, "AE", [HL7Error("207", "服务器内部错误 (application internal error)")]
+            )
+
+
+def _outcome(reply: bytes) -> str:
+    """MSA-1 (and ERR-3 when there is one) of a reply, for the audit."""
+    header = read_header(reply)
+    sep = header.field_sep if header else "|"
+    codes: list[str] = []
+    for segment in reply.decode(header.charset if header else "utf-8", "replace").split("\r"):
+        fields = segment.split(sep)
+        if fields[0] == "MSA" and len(fields) > 1:
+            codes.insert(0, fields[1])
+        elif fields[0] == "ERR" and len(fields) > 3:
+            codes.append(fields[3].split("^")[0])
+    return " ".join(codes)

@@ -1,0 +1,130 @@
+"""Delivering the outbox to PIX Consumers over MLLP (IHE ITI TF-2 3.10 PIX Update Notification).
+
+A task in each server process claims due outbox rows (``core.outbox``; claimed rows are
+hidden from the other processes), builds each message from the patient's *current*
+cross-references, sends it with the MLLP client and waits for the consumer's ACK: AA or CA
+marks the row delivered; anything else — refused connection, timeout, AE/AR — records the
+error and retries after an exponential backoff.  Rows live in the database, so a consumer
+that is down, or a server restart, loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import ssl
+from collections.abc import Callable, Sequence
+
+from ehcmpi.core.model import OutboxItem
+from ehcmpi.core.outbox import CLAIM_SECONDS, backoff
+from ehcmpi.core.ports import UnitOfWork
+from ehcmpi.hl7v2.ack import read_header
+from ehcmpi.hl7v2.mllp import send
+from ehcmpi.settings import ConsumerSettings
+
+log = logging.getLogger(__name__)
+#: builds the message for one item; None when there is nothing to send (patient gone)
+Build = Callable[[OutboxItem, ConsumerSettings], bytes | None]
+BATCH = 50
+
+
+def ack_code(reply: bytes) -> str:
+    """MSA-1 of an acknowledgement ('' when there is none)."""
+    header = read_header(reply)
+    sep = header.field_sep if header else "|"
+    text = reply.decode(header.charset if header else "utf-8", errors="replace")
+    for segment in text.replace("\n", "\r").split("\r"):
+        if segment.startswith("MSA" + sep):
+            return segment.split(sep)[1] if len(segment.split(sep)) > 1 else ""
+    return ""
+
+
+class NotificationSender:
+    def __init__(
+        self,
+        uow: Callable[..., UnitOfWork],
+        consumers: Sequence[ConsumerSettings],
+        build: Build,
+        *,
+        interval: float = 1.0,
+        timeout: float = 10.0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._uow = uow
+        self._consumers = {c.name: c for c in consumers}
+        self._tls = {
+            c.name: ssl.create_default_context(cafile=c.tls_ca) for c in consumers if c.tls_ca
+        }
+        self._build = build
+        self._interval = interval
+        self._timeout = timeout
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._consumers and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ehcmpi-iti10")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.deliver_due()
+            except Exception:  # the database may be down for a moment: try again later
+                log.exception("ITI-10 delivery round failed")
+                sent = 0
+            if not sent:
+                await asyncio.sleep(self._interval)
+
+    async def deliver_due(self) -> int:
+        """One round: claim due rows and try each once; the number of rows tried."""
+        items = await asyncio.to_thread(self._claim)
+        for item in items:
+            await self._deliver(item)
+        return len(items)
+
+    def _claim(self) -> list[OutboxItem]:
+        with self._uow(write=True) as uow:
+            items = uow.outbox.claim(self._clock(), BATCH, CLAIM_SECONDS)
+            uow.commit()
+        return items
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        consumer = self._consumers.get(item.consumer)
+        error = None
+        if consumer is None:
+            error = f"consumer {item.consumer} is no longer configured"
+        else:
+            try:
+                message = await asyncio.to_thread(self._build, item, consumer)
+                if message is not None:
+                    tls = self._tls.get(consumer.name)
+                    reply = await send(
+                        consumer.host, consumer.port, message, timeout=self._timeout, tls=tls
+                    )
+                    code = ack_code(reply)
+                    if code not in ("AA", "CA"):
+                        error = f"consumer answered {code or 'no MSA'}"
+            except (OSError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(self._record, item, error)
+
+    def _record(self, item: OutboxItem, error: str | None) -> None:
+        now = self._clock()
+        with self._uow(write=True) as uow:
+            if error is None:
+                uow.outbox.delivered(item.id, now)
+            else:
+                retry = now + dt.timedelta(seconds=backoff(item.attempts + 1))
+                uow.outbox.failed(item.id, error, retry)
+            uow.commit()
+        if error is not None:
+            log.warning("ITI-10 to %s (patient %s) failed: %s", item.consumer, item.mpi_id, error)

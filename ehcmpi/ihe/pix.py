@@ -1,0 +1,362 @@
+"""PIX Manager semantics, protocol-neutral (IHE ITI TF-2 3.8, 3.9, 3.30; PIXm ITI-83).
+
+The HL7 v2 adapter (ITI-8 / ITI-30 feeds, ITI-9 queries) and the FHIR adapter (PIXm ITI-83
+``$ihe-pix``, ITI-104) call the same methods here; the transaction rules they implement are
+numbered in ``conformance/RULES.md``:
+
+- ``feed`` — ITI-8 A01/A04/A05/A08 and ITI-30 A28/A31 (RULES 13–14): the source record is
+  registered in FEED mode; registration is idempotent, updates a known source record, matches
+  and keeps the golden record's demographics by survivorship (guideline §4.1.1).
+- ``merge`` — ITI-8 / ITI-30 A40 (RULES 15): the subsumed identifier's golden record is merged
+  into the surviving one's, then the subsumed source record is removed, so that the "old" id is
+  never referenced again (TF-2 3.8.4.2.3).
+- ``cross_references`` — ITI-9 (RULES 5–10) and ITI-83 (RULES 24–25).
+
+Publication policy (RULES 10, 25): only source records linked as MATCH are published; a
+POSSIBLE_MATCH waiting for review is not.  A golden record merged away (guideline §4.1.1
+索引合并) answers for its survivor (``parent_id``); a cancelled one (§4.1.2 索引注销) is not
+found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.domains import DomainRegistry
+from ehcmpi.core.errors import ConflictError
+from ehcmpi.core.linking import Linker
+from ehcmpi.core.links import LinkEvent, LinkOrigin, LinkState, SourceRecord
+from ehcmpi.core.merge import MergeService
+from ehcmpi.core.model import (
+    SYSTEM_ACTOR,
+    Actor,
+    PatientRecord,
+    PatientStatus,
+    RegistrationMode,
+    RegistrationRequest,
+    RegistrationResult,
+    SourceIdentifier,
+)
+from ehcmpi.core.ports import UnitOfWork
+from ehcmpi.core.query import resolve_identifier
+from ehcmpi.core.registration import Clock, RegistrationService, utcnow
+from ehcmpi.ihe.results import CrossReferences, PixError
+from ehcmpi.terminology.document_types import DOCUMENT_TYPES
+from ehcmpi.terminology.errors import UnknownCodeError
+from ehcmpi.terminology.systems import (
+    EHC_ID_SYSTEM,
+    MPI_ID_SYSTEM,
+    document_system,
+    document_type_for_system,
+)
+from ehcmpi.terminology.validators import check_document
+
+#: Domains every manager knows: Appendix A documents, the EHC ID and the master-index ID.
+BUILTIN_SYSTEMS = frozenset(
+    {document_system(code) for code in DOCUMENT_TYPES} | {EHC_ID_SYSTEM, MPI_ID_SYSTEM}
+)
+#: A chain of merges longer than this is a data error, not a patient.
+MAX_PARENT_HOPS = 32
+
+Identifier = tuple[str, str]
+
+
+# --- shared with the PDQ supplier ---------------------------------------------------------
+
+
+def recognised_systems(domains: DomainRegistry) -> frozenset[str]:
+    """Configured identifier domains ∪ Appendix A document systems ∪ EHC ID ∪ MPI ID."""
+    return BUILTIN_SYSTEMS | {d.system for d in domains.all()}
+
+
+def check_targets(
+    target_systems: Sequence[str] | None, recognised: frozenset[str]
+) -> tuple[str, ...] | None:
+    """The requested domains, or None for all (empty QPD-4/QPD-8: RULES 3, 19).
+
+    Unrecognised ones are an ``unknown_target_domain`` error listing their 1-based ordinals
+    (ITI-9 Case 5 ``QPD^1^4^n``, ITI-21 Case 3 ``QPD^1^8^n``, RULES 9, 19; PIXm 403, RULES 25).
+    """
+    if not target_systems:
+        return None
+    bad = tuple(i for i, system in enumerate(target_systems, 1) if system not in recognised)
+    if bad:
+        names = ", ".join(target_systems[i - 1] for i in bad)
+        raise PixError(
+            "unknown_target_domain",
+            f"未知的目标标识域 (targetSystem not found): {names}",
+            bad,
+        )
+    return tuple(target_systems)
+
+
+def current_patient(uow: UnitOfWork, mpi_id: str | None) -> PatientRecord | None:
+    """The active record answering for ``mpi_id``: a merged record's survivor; cancelled: None."""
+    for _ in range(MAX_PARENT_HOPS):
+        patient = uow.patients.get(mpi_id) if mpi_id else None
+        if patient is None or patient.status is PatientStatus.CANCELLED:
+            return None
+        if patient.status is PatientStatus.ACTIVE:
+            return patient
+        mpi_id = patient.parent_id
+    return None
+
+
+def locate(uow: UnitOfWork, system: str, value: str) -> str | None:
+    """The mpi_id an identifier names (``core.query.resolve_identifier``).
+
+    An EHC ID whose record was merged away is no longer on any record, but its account
+    followed the person (guideline §4.1.1): it still names them.
+    """
+    found = resolve_identifier(uow, system, value)
+    if found is None and system == EHC_ID_SYSTEM:
+        account = uow.accounts.get(value.strip().upper())
+        found = account.mpi_id if account else None
+    return found
+
+
+def normalised(system: str, value: str) -> Identifier:
+    """An identifier as the index stores it (documents normalised, IDs upper-case)."""
+    value = value.strip()
+    doc_type = document_type_for_system(system)
+    if doc_type is not None:
+        try:
+            check = check_document(doc_type, value)
+        except UnknownCodeError:
+            return system, value
+        return system, check.number if check.valid else value
+    if system in (EHC_ID_SYSTEM, MPI_ID_SYSTEM):
+        return system, value.upper()
+    return system, value
+
+
+def published_identifiers(uow: UnitOfWork, patient: PatientRecord) -> list[Identifier]:
+    """Every identifier of a patient that may be published, one domain's ids together.
+
+    Source identifiers linked as MATCH (RULES 10), valid Appendix A documents, the EHC ID and
+    the master-index ID.  Several ids of one domain come in successive positions (RULES 5
+    Case 6), in the order the index holds them.
+    """
+    sourced = [
+        (s.identifier.system, s.identifier.value)
+        for s in uow.links.sources_of(patient.mpi_id)
+        if s.state is LinkState.MATCH
+    ]
+    return grouped(sourced + record_identifiers(patient))
+
+
+def record_identifiers(patient: PatientRecord) -> list[Identifier]:
+    """The identifiers the record itself holds: valid documents, EHC ID, master-index ID."""
+    found = [
+        (document_system(doc.doc_type), doc.number)
+        for doc in patient.documents
+        if doc.valid and doc.doc_type in DOCUMENT_TYPES
+    ]
+    if patient.ehc_id:
+        found.append((EHC_ID_SYSTEM, patient.ehc_id))
+    found.append((MPI_ID_SYSTEM, patient.mpi_id))
+    return found
+
+
+def grouped(identifiers: Iterable[Identifier]) -> list[Identifier]:
+    """Distinct identifiers, those of one system next to each other, first-seen order."""
+    by_system: dict[str, dict[str, None]] = {}
+    for system, value in identifiers:
+        by_system.setdefault(system, {})[value] = None
+    return [(system, value) for system, values in by_system.items() for value in values]
+
+
+def restricted(
+    identifiers: Iterable[Identifier], targets: tuple[str, ...] | None
+) -> list[Identifier]:
+    """Only the requested domains (RULES 5, 19); all when none were requested."""
+    return [i for i in identifiers if targets is None or i[0] in targets]
+
+
+# --- the manager ---------------------------------------------------------------------------
+
+
+class PixManager:
+    """PIX Manager (ITI TF-1 5; TF-2 3.8, 3.9, 3.30) over the index's services."""
+
+    def __init__(
+        self,
+        uow: Callable[..., UnitOfWork],
+        registration: RegistrationService,
+        merges: MergeService,
+        linker: Linker,
+        domains: DomainRegistry,
+        audit: AuditLog,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._registration = registration
+        self._merges = merges
+        self._linker = linker
+        self._domains = domains
+        self._audit = audit
+        self._clock = clock
+
+    # -- ITI-8 / ITI-30 feed ----------------------------------------------------------------
+
+    def feed(self, request: RegistrationRequest, actor: Actor) -> RegistrationResult:
+        """Create or update source records (ITI-8 A01/A04/A05/A08, ITI-30 A28/A31; RULES 13–14).
+
+        Every source identifier must be in a configured domain: PID-3.4 missing is filled by
+        the adapter from the sending application's domain before calling (RULES 13).
+        """
+        if not request.source_ids:
+            raise PixError(
+                "missing_id", "身份源消息缺少患者标识 (PID-3) (feed without a patient identifier)"
+            )
+        for identifier in request.source_ids:
+            self._require_domain(identifier)
+        return self._registration.register(replace(request, mode=RegistrationMode.FEED), actor)
+
+    # -- ITI-8 / ITI-30 A40 merge -----------------------------------------------------------
+
+    def merge(
+        self, surviving: SourceIdentifier, subsumed: SourceIdentifier, actor: Actor
+    ) -> PatientRecord:
+        """Merge ``subsumed`` (MRG-1) into ``surviving`` (PID-3): ITI-8/ITI-30 A40, RULES 15.
+
+        The manager "replaces every internal reference to MRG-1 by PID-3" (TF-2 3.8.4.2.3):
+        when both are known and their golden records differ, the subsumed one's golden record
+        is merged into the surviving one's (an operator's decision, origin MANUAL); the
+        subsumed source record is then removed (never returned again, no longer counted for
+        survivorship, a link event kept).  When only the subsumed id is known, its source
+        record is renamed to the surviving id.  Returns the surviving golden record.
+        """
+        with self._audit.call(actor, "pix-merge") as call, self._uow(write=True) as uow:
+            call.detail = f"{subsumed.system}|{subsumed.value} -> {surviving.value}"
+            self._require_domain(surviving)
+            if subsumed.system != surviving.system:
+                raise PixError(
+                    "domain_mismatch",
+                    "MRG-1 与 PID-3 的标识域不同 (MRG-1.4 must be the assigning authority of "
+                    "PID-3.4)",
+                )
+            if subsumed.value == surviving.value:
+                raise PixError("same_id", "不能将标识合并到自身 (cannot merge an id into itself)")
+            old = uow.links.get_source(subsumed)
+            if old is None:
+                raise PixError(
+                    "unknown_id",
+                    f"被合并的患者标识不存在 (subsumed patient identifier not found): "
+                    f"{subsumed.value}",
+                )
+            kept = uow.links.get_source(surviving)
+            reason = f"ITI-8 A40: {subsumed.value} -> {surviving.value}"
+            if kept is None:
+                mpi_id = self._rename(uow, old, surviving, actor, reason)
+            else:
+                mpi_id = self._subsume(uow, kept, old, actor, reason)
+            patient = self._linker.refresh(uow, _reload(uow, mpi_id), actor)
+            self._linker.notifier.changed(uow, patient.mpi_id)  # ITI-10 (RULES 16)
+            call.target = patient.mpi_id
+            uow.commit()
+            return patient
+
+    def _subsume(
+        self, uow: UnitOfWork, kept: SourceRecord, old: SourceRecord, actor: Actor, reason: str
+    ) -> str:
+        if old.mpi_id != kept.mpi_id:
+            self._merges.merge_in(uow, kept.mpi_id, old.mpi_id, actor, reason, LinkOrigin.MANUAL)
+        uow.links.remove_source(old.identifier)
+        self._event(uow, "UNLINK", old.identifier, kept.mpi_id, LinkState.NO_MATCH, actor, reason)
+        return kept.mpi_id
+
+    def _rename(
+        self,
+        uow: UnitOfWork,
+        old: SourceRecord,
+        surviving: SourceIdentifier,
+        actor: Actor,
+        reason: str,
+    ) -> str:
+        if not uow.links.add_source(replace(old, identifier=surviving)):
+            raise ConflictError("并发合并冲突，请重试 (the merge conflicted; retry)")
+        uow.links.remove_source(old.identifier)
+        self._event(uow, "LINK", surviving, old.mpi_id, old.state, actor, reason)
+        self._event(uow, "UNLINK", old.identifier, old.mpi_id, LinkState.NO_MATCH, actor, reason)
+        return old.mpi_id
+
+    def _event(
+        self,
+        uow: UnitOfWork,
+        kind: str,
+        identifier: SourceIdentifier,
+        mpi_id: str,
+        state: LinkState,
+        actor: Actor,
+        reason: str,
+    ) -> None:
+        now: dt.datetime = self._clock()
+        from_id = None if kind == "LINK" else mpi_id
+        uow.links.add_event(
+            LinkEvent(
+                kind, identifier, from_id, mpi_id, state, LinkOrigin.MANUAL, actor.name, now, reason
+            )
+        )
+
+    # -- ITI-9 / ITI-83 query ---------------------------------------------------------------
+
+    def cross_references(
+        self,
+        identifier: SourceIdentifier,
+        target_systems: Sequence[str] | None = None,
+        *,
+        actor: Actor = SYSTEM_ACTOR,
+    ) -> CrossReferences:
+        """The patient's identifiers in other domains (ITI-9 RULES 5–10, ITI-83 RULES 24–25).
+
+        Errors, in this order: the queried id's domain is unknown (``unknown_source_domain``,
+        Case 4), a target domain is unknown (``unknown_target_domain`` with ordinals, Case 5),
+        the id is unknown in its domain or its record cancelled (``unknown_id``, Case 3).
+        The queried identifier itself is never in the answer (RULES 5, 24); nothing left to
+        publish is ``found=False`` (Case 2, ``NF``).
+        """
+        with self._audit.call(actor, "pix-query") as call, self._uow() as uow:
+            call.detail = identifier.system
+            recognised = recognised_systems(self._domains)
+            if identifier.system not in recognised:
+                raise PixError(
+                    "unknown_source_domain",
+                    "未知的患者标识域 (sourceIdentifier Assigning Authority not found): "
+                    f"{identifier.system}",
+                )
+            targets = check_targets(target_systems, recognised)
+            patient = current_patient(uow, locate(uow, identifier.system, identifier.value))
+            if patient is None:
+                raise PixError(
+                    "unknown_id",
+                    "患者标识不存在 (sourceIdentifier Patient Identifier not found): "
+                    f"{identifier.value}",
+                )
+            call.target = patient.mpi_id
+            source = uow.links.get_source(identifier)
+            if source is not None and source.state is not LinkState.MATCH:
+                return CrossReferences(patient, [], found=False)  # not yet decided (RULES 10)
+            queried = normalised(identifier.system, identifier.value)
+            identifiers = [
+                i for i in restricted(published_identifiers(uow, patient), targets) if i != queried
+            ]
+            return CrossReferences(patient, identifiers, found=bool(identifiers))
+
+    def _require_domain(self, identifier: SourceIdentifier) -> None:
+        if self._domains.by_system(identifier.system) is None:
+            raise PixError(
+                "unknown_domain",
+                f"未配置的标识域 (identifier domain not configured): {identifier.system}",
+            )
+
+
+def _reload(uow: UnitOfWork, mpi_id: str) -> PatientRecord:
+    patient = uow.patients.get(mpi_id)
+    if patient is None:
+        raise ConflictError(f"患者索引 {mpi_id} 不存在 (no such patient)")
+    return patient
