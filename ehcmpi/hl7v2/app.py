@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.model import SYSTEM_ACTOR, OutboxItem, SourceIdentifier
-from ehcmpi.hl7v2 import iti8, iti9
+from ehcmpi.hl7v2 import iti8, iti9, iti21
 from ehcmpi.hl7v2.ack import DEFAULT_HEADER
 from ehcmpi.hl7v2.codec import Value, build
 from ehcmpi.hl7v2.dispatch import Dispatcher, Handler
@@ -27,6 +27,7 @@ def dispatcher(container: Container) -> Dispatcher:
     handlers: dict[tuple[str, str], Handler] = {}
     handlers.update(iti8.handlers(container.pix, container.domains))
     handlers.update(iti9.handlers(container.pix, container.domains))
+    handlers.update(iti21.handlers(container.pdq, container.domains))
     return Dispatcher(container.audit, handlers)
 
 

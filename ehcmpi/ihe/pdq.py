@@ -111,6 +111,7 @@ class PdqSupplier:
                     _encode(criteria, targets, page_size, page[-1].mpi_id) if more else None
                 ),
                 total=len(matches),
+                remaining=len(rest) - len(page),
             )
 
     def cancel(self, cursor: str | None) -> None:

@@ -113,3 +113,5 @@ class PdqPage:
     patients: list[CrossReferences] = field(default_factory=list)
     next_cursor: str | None = None
     total: int = 0
+    #: matches after this page (ITI-21 QAK-6)
+    remaining: int = 0
