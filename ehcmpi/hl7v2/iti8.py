@@ -67,8 +67,45 @@ def merge_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
     return handle
 
 
+def link_handler(pix: PixManager, domains: DomainRegistry, *, link: bool) -> Handler:
+    """ITI-30 Link/Unlink option: A24 links the two PID segments' patients (one person),
+    A37 unlinks the second one's record from the first's."""
+
+    def handle(message: Message, actor: Actor) -> bytes:
+        pids = message.segments("PID")
+        if len(pids) != 2:
+            raise HL7Error("100", "A24/A37 need two PID segments", "PID")
+        first, second = (_hospital_id(message, domains, n) for n in (1, 2))
+        try:
+            if link:
+                pix.link(first, second, actor)
+            else:
+                pix.unlink(first, second, actor)
+        except PixError as exc:
+            return acknowledge(message, "AE", [_rejected(exc)])
+        return acknowledge(message, "AA")
+
+    return handle
+
+
+def _hospital_id(message: Message, domains: DomainRegistry, which: int) -> SourceIdentifier:
+    """The first hospital id in PID-3 of the ``which``-th PID segment."""
+    only = Message(message.header, message.encoding,
+                   tuple(s for i, s in enumerate(message.segments()) if s.name != "PID"
+                         or message.segments("PID").index(s) == which - 1))  # fmt: skip
+    found = next(
+        (x for x in identifiers_from_pid(only, domains) if isinstance(x, SourceIdentifier)), None
+    )
+    if found is None:
+        raise HL7Error("101", "PID-3 carries no hospital id", f"PID^{which}^3")
+    return found
+
+
 def handlers(pix: PixManager, domains: DomainRegistry) -> dict[tuple[str, str], Handler]:
     feed: Callable[[Message, Actor], bytes] = feed_handler(pix, domains)
     found = {("ADT", event): feed for event in FEED_EVENTS}
-    found[("ADT", "A40")] = merge_handler(pix, domains)
+    # A40 merges MRG-1 into PID-3; A47 changes MRG-1 into PID-3 (a rename when PID-3 is new)
+    found[("ADT", "A40")] = found[("ADT", "A47")] = merge_handler(pix, domains)
+    found[("ADT", "A24")] = link_handler(pix, domains, link=True)
+    found[("ADT", "A37")] = link_handler(pix, domains, link=False)
     return found

@@ -65,6 +65,13 @@ def _targets(message: Message, domains: DomainRegistry) -> tuple[list[str] | Non
 
 def query_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
     def handle(message: Message, actor: Actor) -> bytes:
+        if not message.version.startswith("2.5"):
+            version = HL7Error("203", f"ITI-9 is HL7 v2.5, not {message.version}", "MSH^1^12")
+            return _response(message, "AR", "AR", errors=[version])
+        if message.structure not in ("", "QBP_Q21"):
+            structure = HL7Error("200", f"structure {message.structure}: expected QBP_Q21",
+                                 "MSH^1^9^1^3")  # fmt: skip
+            return _response(message, "AR", "AR", errors=[structure])
         qpd = message.segment("QPD")
         if qpd is None or not qpd.first(3).component(1):
             missing = HL7Error("101", "QPD-3 patient identifier is missing", QUERY_LOCATION)

@@ -261,6 +261,36 @@ class PixManager:
             uow.commit()
             return patient
 
+    def link(self, first: SourceIdentifier, second: SourceIdentifier, actor: Actor) -> None:
+        """ITI-30 A24 (Link/Unlink option, RULES 22): the two ids are one person — their
+        golden records are merged (origin MANUAL: the source system decided)."""
+        with self._audit.call(actor, "pix-link") as call, self._uow(write=True) as uow:
+            a, b = self._known(uow, first), self._known(uow, second)
+            call.target = a.mpi_id
+            if a.mpi_id != b.mpi_id:
+                self._merges.merge_in(uow, a.mpi_id, b.mpi_id, actor,
+                                      f"ITI-30 A24: {first.value} ~ {second.value}",
+                                      LinkOrigin.MANUAL)  # fmt: skip
+            uow.commit()
+
+    def unlink(self, first: SourceIdentifier, second: SourceIdentifier, actor: Actor) -> None:
+        """ITI-30 A37: the ids are two people — the second one's record is split off."""
+        with self._audit.call(actor, "pix-unlink") as call, self._uow(write=True) as uow:
+            a, b = self._known(uow, first), self._known(uow, second)
+            call.target = a.mpi_id
+            if a.mpi_id == b.mpi_id:
+                self._merges.split_in(uow, a.mpi_id, second, actor,
+                                      f"ITI-30 A37: {first.value} / {second.value}")  # fmt: skip
+            uow.commit()
+
+    def _known(self, uow: UnitOfWork, identifier: SourceIdentifier) -> SourceRecord:
+        self._require_domain(identifier)
+        source = uow.links.get_source(identifier)
+        if source is None:
+            raise PixError("unknown_id", f"患者标识不存在 (patient identifier not found): "
+                                         f"{identifier.value}")  # fmt: skip
+        return source
+
     def _subsume(
         self, uow: UnitOfWork, kept: SourceRecord, old: SourceRecord, actor: Actor, reason: str
     ) -> str:
