@@ -17,7 +17,13 @@ from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import Actor, SourceIdentifier
 from ehcmpi.hl7v2.codec import HL7Error, Message
 from ehcmpi.hl7v2.dispatch import Handler, acknowledge
-from ehcmpi.hl7v2.pid import identifiers_from_pid, merge_ids_from_mrg, registration_from_pid
+from ehcmpi.hl7v2.pid import (
+    identifiers_from_pid,
+    parse_cx,
+    registration_from_pid,
+    resolve_identifier,
+    source_domain,
+)
 from ehcmpi.ihe.pix import PixManager
 from ehcmpi.ihe.results import PixError
 
@@ -37,8 +43,24 @@ def _rejected(exc: PixError) -> HL7Error:
     return HL7Error(code, exc.message, location)
 
 
+#: Segments of the ADT_A01 / ADT_A05 / ADT_A39 / ADT_A30 structures (HL7 v2.5 ch. 3); Z
+#: segments are local and always allowed.  Anything else is refused, not silently dropped.
+ADT_SEGMENTS = frozenset(
+    ("MSH", "SFT", "EVN", "PID", "PD1", "ROL", "NK1", "PV1", "PV2", "DB1", "OBX", "AL1", "DG1",
+     "DRG", "PR1", "GT1", "IN1", "IN2", "IN3", "ACC", "UB1", "UB2", "PDA", "MRG")
+)  # fmt: skip
+
+
+def _check_segments(message: Message) -> None:
+    for segment in message.segments():
+        if segment.name not in ADT_SEGMENTS and not segment.name.startswith("Z"):
+            raise HL7Error("100", f"segment {segment.name} is not part of an ADT message",
+                           segment.name)  # fmt: skip
+
+
 def feed_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
     def handle(message: Message, actor: Actor) -> bytes:
+        _check_segments(message)
         request = registration_from_pid(message, domains)
         try:
             pix.feed(request, actor)
@@ -50,21 +72,61 @@ def feed_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
 
 
 def merge_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
+    """A40 / A47: each MRG-1 id is merged into the PID-3 id of the same domain (RULES 15).
+
+    MRG-1 may repeat; a repetition whose domain cannot be told (no CX.4, MSH-3 no configured
+    source) is passed over when another one can be.  A subsumed id this manager never saw
+    has nothing to merge: the PID is fed instead, so the surviving id is known afterwards.
+    """
+
     def handle(message: Message, actor: Actor) -> bytes:
-        surviving = next(
-            (x for x in identifiers_from_pid(message, domains) if isinstance(x, SourceIdentifier)),
-            None,
-        )
-        if surviving is None:
+        _check_segments(message)
+        surviving = [x for x in identifiers_from_pid(message, domains)
+                     if isinstance(x, SourceIdentifier)]  # fmt: skip
+        if not surviving:
             raise HL7Error("101", "PID-3 carries no hospital id to merge into", "PID^1^3")
-        subsumed = merge_ids_from_mrg(message, domains)
+        pairs = _merge_pairs(message, domains, surviving)
         try:
-            pix.merge(surviving, subsumed, actor)
+            for kept, old in pairs:
+                try:
+                    pix.merge(kept, old, actor)
+                except PixError as exc:
+                    if exc.kind != "unknown_id":
+                        raise
+                    pix.feed(registration_from_pid(message, domains), actor)
         except PixError as exc:
             return acknowledge(message, "AE", [_rejected(exc)])
         return acknowledge(message, "AA")
 
     return handle
+
+
+def _merge_pairs(
+    message: Message, domains: DomainRegistry, surviving: list[SourceIdentifier]
+) -> list[tuple[SourceIdentifier, SourceIdentifier]]:
+    mrg = message.segment("MRG")
+    if mrg is None:
+        raise HL7Error("100", "MRG segment is missing", "MRG")
+    default, pairs, errors = source_domain(message, domains), [], []
+    for n, field in enumerate(mrg.repetitions(1), start=1):
+        location = f"MRG^1^1^{n}"
+        try:
+            old = resolve_identifier(parse_cx(field), domains, default_domain=default,
+                                     location=location)  # fmt: skip
+        except HL7Error as exc:
+            errors.append(exc)
+            continue
+        if not isinstance(old, SourceIdentifier):
+            continue
+        kept = next((x for x in surviving if x.system == old.system), None)
+        if kept is None:
+            text = "MRG-1 与 PID-3 的标识域不同 (MRG-1.4 must be the authority of a PID-3 id)"
+            errors.append(HL7Error("204", text, location + "^4"))
+            continue
+        pairs.append((kept, old))
+    if not pairs:
+        raise errors[0] if errors else HL7Error("101", "MRG-1 is empty", "MRG^1^1")
+    return pairs
 
 
 def link_handler(pix: PixManager, domains: DomainRegistry, *, link: bool) -> Handler:
