@@ -5,8 +5,9 @@ Many concurrent connections, a maximum message size, an idle timeout, optional T
 mutual TLS: a client certificate signed by the configured CA is then required; IHE ITI TF-2
 Appendix C and the guideline's §6 安全保障 ask for protected channels), and a graceful stop
 that lets in-flight messages finish.  What a message means is the ``Handler``'s business;
-until the HL7 transactions land, ``unsupported_handler`` answers every message with AR and
-ERR-3 code 200, so a sender always gets an original-mode acknowledgement.
+``dispatch.Dispatcher`` maps messages to the IHE transactions;
+``unsupported_handler`` answers every message with AR and ERR-3 code 200 (a server with no
+transactions, and the tests of this module).
 """
 
 from __future__ import annotations
