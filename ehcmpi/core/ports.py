@@ -225,6 +225,10 @@ class OutboxRepository(Protocol):
 
     def failed(self, item_id: int, error: str, retry_at: dt.datetime) -> None: ...
 
+    def release(self, item_ids: Sequence[int], at: dt.datetime) -> None:
+        """Claimed items given back untried: due again at ``at``."""
+        ...
+
     def pending(self, consumer: str | None = None) -> int: ...
 
 

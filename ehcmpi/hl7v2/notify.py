@@ -62,34 +62,54 @@ class NotificationSender:
         self._timeout = timeout
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         if self._consumers and self._task is None:
+            self._stopping = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="ehcmpi-iti10")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """A graceful stop: the notification on the wire finishes and is recorded (so it is
+        not sent twice), claimed rows not yet tried are released at once; after ``grace``
+        seconds the task is cancelled."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 sent = await self.deliver_due()
             except Exception:  # the database may be down for a moment: try again later
                 log.exception("ITI-10 delivery round failed")
                 sent = 0
             if not sent:
-                await asyncio.sleep(self._interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._interval)
 
     async def deliver_due(self) -> int:
         """One round: claim due rows and try each once; the number of rows tried."""
         items = await asyncio.to_thread(self._claim)
-        for item in items:
+        for done, item in enumerate(items):
+            if self._stopping.is_set():
+                await asyncio.to_thread(self._release, items[done:])
+                return done
             await self._deliver(item)
         return len(items)
+
+    def _release(self, items: Sequence[OutboxItem]) -> None:
+        """Claimed but never tried: due again now, for whichever process runs next."""
+        with self._uow(write=True) as uow:
+            uow.outbox.release([item.id for item in items], self._clock())
+            uow.commit()
 
     def _claim(self) -> list[OutboxItem]:
         with self._uow(write=True) as uow:

@@ -8,6 +8,7 @@ the same time (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: writers are seria
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -68,6 +69,14 @@ class SqlOutboxRepository:
                 attempts=_o.attempts + 1, last_error=error[:2000], next_attempt_at=_utc(retry_at)
             )
         )
+
+    def release(self, item_ids: Sequence[int], at: dt.datetime) -> None:
+        if item_ids:
+            self._conn.execute(
+                outbox.update()
+                .where(_o.id.in_(list(item_ids)), _o.delivered_at.is_(None))
+                .values(next_attempt_at=_utc(at))
+            )
 
     def pending(self, consumer: str | None = None) -> int:
         stmt = sa.select(sa.func.count()).select_from(outbox).where(_o.delivered_at.is_(None))

@@ -48,3 +48,14 @@ def test_delivered_items_leave_and_failed_ones_come_back_later(uow: UowMaker) ->
         assert u.outbox.claim(T0 + dt.timedelta(seconds=3), 10, 60) == []
         retried = u.outbox.claim(T0 + dt.timedelta(seconds=4), 10, 60)
     assert [(i.mpi_id, i.attempts) for i in retried] == [("P2", 1)]
+
+
+def test_released_items_are_due_again_at_once(uow: UowMaker) -> None:
+    _add(uow, ("LIS", "P1"), ("LIS", "P2"))
+    with uow() as u:
+        claimed = u.outbox.claim(T0, 10, 60)
+        u.outbox.release([claimed[1].id], T0)
+        u.commit()
+    with uow() as u:
+        again = u.outbox.claim(T0 + dt.timedelta(seconds=1), 10, 60)
+    assert [(i.mpi_id, i.attempts) for i in again] == [("P2", 0)]
