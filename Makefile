@@ -41,12 +41,15 @@ pytest: $(DEV_STAMP)
 
 ## make bench: throughput and latency benchmarks (bench/), PostgreSQL and SQLite; ARGS=--quick
 ## then matching quality and speed (MATCH_ARGS for match_quality.py, ONLINE_ARGS for match_online.py)
+## and ITI-8 feeds / ITI-9 queries over MLLP (MLLP_ARGS for mllp_bench.py)
 MATCH_ARGS ?=
 ONLINE_ARGS ?=
+MLLP_ARGS ?=
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
 	$(BIN)/python bench/match_quality.py $(MATCH_ARGS)
 	$(BIN)/python bench/match_online.py $(ONLINE_ARGS)
+	$(BIN)/python bench/mllp_bench.py $(MLLP_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -71,22 +71,25 @@ class Backend:
     key_file: pathlib.Path
     workdir: pathlib.Path
 
-    def config(self, http_port: int, *, http_workers: int = 1) -> pathlib.Path:
-        """A TOML configuration for this database, HTTP on ``http_port``, MLLP on any port."""
+    def config(
+        self, http_port: int, *, http_workers: int = 1, mllp_port: int = 0, extra: str = ""
+    ) -> pathlib.Path:
+        """A TOML configuration for this database, HTTP on ``http_port``, MLLP on
+        ``mllp_port`` (0: any port), ``extra`` TOML (say ``[[identifier_domains]]``) appended."""
         path = self.workdir / f"ehcmpi-{http_port}.toml"
         path.write_text(
             "[server]\n"
             'http_host = "127.0.0.1"\n'
             f"http_port = {http_port}\n"
             'mllp_host = "127.0.0.1"\n'
-            "mllp_port = 0\n"
+            f"mllp_port = {mllp_port}\n"
             f"http_workers = {http_workers}\n\n"
             "[database]\n"
             f'url = "{self.url}"\n\n'
             "[node]\n"
             'code = "BENCH"\n\n'
             "[keys]\n"
-            f'file = "{self.key_file}"\n'
+            f'file = "{self.key_file}"\n' + (f"\n{extra}" if extra else "")
         )
         return path
 
@@ -174,9 +177,11 @@ class Server:
         self.stop()
 
 
-def ehcmpi_server(b: Backend, *, http_workers: int = 1) -> Server:
+def ehcmpi_server(
+    b: Backend, *, http_workers: int = 1, mllp_port: int = 0, extra: str = ""
+) -> Server:
     port = free_port()
-    config = b.config(port, http_workers=http_workers)
+    config = b.config(port, http_workers=http_workers, mllp_port=mllp_port, extra=extra)
     command = [*ehcmpi_command(), "serve", "--config", str(config)]
     return Server(command, port, b.workdir / f"server-{port}.log", dict(os.environ))
 
