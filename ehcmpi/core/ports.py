@@ -181,6 +181,10 @@ class LinkRepository(Protocol):
         """Golden records sharing any of ``keys``, at most ``cap`` per key, distinct."""
         ...
 
+    def candidates_capped(self, keys: Sequence[tuple[str, int]]) -> list[str]:
+        """The same for keys with caps of their own, in one query."""
+        ...
+
 
 class JobRepository(Protocol):
     """Schedules, the run lease and run records of scheduled jobs (§4.1.1 索引定时任务)."""

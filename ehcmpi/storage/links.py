@@ -10,6 +10,7 @@ plaintext.  Review tasks and merge records are in ``ehcmpi.storage.reviews``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -251,19 +252,35 @@ class SqlLinkRepository(SqlReviewRepository):
             self._conn.execute(match_keys.insert(), rows)
 
     def candidates(self, keys: Sequence[str], cap: int) -> list[str]:
+        return self.candidates_capped([(key, cap) for key in keys])
+
+    def candidates_capped(self, keys: Sequence[tuple[str, int]]) -> list[str]:
         """One query: a UNION of per-key ``LIMIT cap`` lookups on ``ix_match_keys_key_bidx``.
 
         A common key (a shared phone, a frequent name and birth year) cannot flood the
-        matcher: each key contributes at most ``cap`` golden records; UNION makes them distinct.
+        matcher: each key contributes at most its cap of golden records; UNION makes them
+        distinct.  The SQL text depends only on the number of keys and is built once.
         """
-        found = self._bidx(keys)
-        if not found or cap <= 0:
+        caps: dict[bytes, int] = {}
+        for key, cap in keys:
+            if cap > 0:
+                bidx = self._crypto.blind_index(MATCH_KEY_KIND, key)
+                caps[bidx] = max(cap, caps.get(bidx, 0))
+        if not caps:
             return []
-        parts = [
-            sa.select(_k.mpi_id).where(_k.key_bidx == bidx).order_by(_k.mpi_id).limit(cap)
-            for bidx in found
-        ]
-        # SQLite refuses LIMIT inside a compound member unless it is a subquery.
-        members = [sa.select(part.subquery().c.mpi_id) for part in parts]
-        stmt = members[0] if len(members) == 1 else sa.union(*members)
-        return sorted(str(row[0]) for row in self._conn.execute(stmt))
+        params: dict[str, Any] = {}
+        for n, (bidx, cap) in enumerate(caps.items()):
+            params[f"k{n}"], params[f"c{n}"] = bidx, cap
+        rows = self._conn.execute(_candidates_sql(len(caps)), params)
+        return sorted(str(row[0]) for row in rows)
+
+
+@lru_cache(maxsize=64)
+def _candidates_sql(count: int) -> sa.TextClause:
+    # SQLite refuses LIMIT inside a compound member unless it is a subquery.
+    parts = [
+        f"SELECT mpi_id FROM (SELECT mpi_id FROM match_keys WHERE key_bidx = :k{n} "
+        f"ORDER BY mpi_id LIMIT :c{n}) AS m{n}"
+        for n in range(count)
+    ]
+    return sa.text(" UNION ".join(parts))

@@ -8,7 +8,6 @@ is scored with the rule set, best first.  Pairs an operator has declared differe
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,13 +65,12 @@ class Matcher:
         candidate, nor is one an operator has said is a different person.
         """
         record = with_document_facts(record)
-        by_cap: dict[int, list[str]] = defaultdict(list)
-        for rule in self.rules.blocking:
-            by_cap[rule.cap].extend(record_keys(record, rule.name, rule.keys))
-        found: dict[str, None] = {}
-        for cap, keys in by_cap.items():
-            if keys:
-                found.update(dict.fromkeys(uow.links.candidates(keys, cap)))
+        capped = [
+            (key, rule.cap)
+            for rule in self.rules.blocking
+            for key in record_keys(record, rule.name, rule.keys)
+        ]
+        found = dict.fromkeys(uow.links.candidates_capped(capped)) if capped else {}
         skip = set(exclude) | ({subject} if subject else set())
         features = self.scorer.features(record)
         results = []
