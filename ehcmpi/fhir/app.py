@@ -27,6 +27,7 @@ from ehcmpi.fhir import (
     patient_read,
     patient_search,
     patient_update,
+    pix_query,
 )
 from ehcmpi.fhir.outcome import FhirError, operation_outcome
 from ehcmpi.fhir.responses import FhirResponse, wants_unsupported_format
@@ -134,6 +135,8 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
 
     app.add_middleware(FhirGuard)
     _install_handlers(app)
-    for module in (metadata, patient_create, patient_read, patient_search, patient_update):
+    # $ihe-pix before Patient/{id}: the operation's path would otherwise read as an id.
+    modules = (metadata, pix_query, patient_create, patient_read, patient_search, patient_update)
+    for module in modules:
         app.include_router(module.router, prefix="/fhir", tags=["FHIR"])
     return app

@@ -56,6 +56,14 @@ def capability_statement(base: str) -> dict[str, Any]:
                             for n, t, doc in SEARCH_PARAMS
                         ]
                         + [{"name": "_count", "type": "number"}],
+                        "operation": [
+                            {
+                                "name": "ihe-pix",
+                                "definition": "https://profiles.ihe.net/ITI/PIXm/"
+                                "OperationDefinition/IHE.PIXm.pix",
+                                "documentation": "PIXm ITI-83: corresponding identifiers",
+                            }
+                        ],
                     }
                 ],
             }
