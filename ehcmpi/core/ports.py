@@ -36,6 +36,10 @@ from ehcmpi.core.model import (
 class PatientRepository(Protocol):
     def get(self, mpi_id: str) -> PatientRecord | None: ...
 
+    def get_many(self, mpi_ids: Sequence[str]) -> list[PatientRecord]:
+        """Several records at once, in the order asked; unknown ids are left out."""
+        ...
+
     def find_by_document(self, doc_type: str, number: str) -> str | None:
         """The mpi_id holding this valid document, if any."""
         ...

@@ -169,6 +169,10 @@ class SqlPatientRepository:
         ids = [row[0] for row in self._conn.execute(stmt)]
         return self._load(ids)
 
+    def get_many(self, mpi_ids: Sequence[str]) -> list[PatientRecord]:
+        """Several records in two queries, in the order asked (unknown ids left out)."""
+        return self._load(list(dict.fromkeys(mpi_ids)))
+
     def active_records(self, after: str | None, limit: int) -> list[PatientRecord]:
         """A keyset page (mpi_id > ``after``) for batch jobs (§4.1.1 索引定时任务)."""
         ids = [

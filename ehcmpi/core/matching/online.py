@@ -74,12 +74,10 @@ class Matcher:
         skip = set(exclude) | ({subject} if subject else set())
         features = self.scorer.features(record)
         results = []
-        for mpi_id in found:
-            if mpi_id in skip:
+        for patient in uow.patients.get_many([m for m in found if m not in skip]):
+            if patient.status is not PatientStatus.ACTIVE:
                 continue
-            patient = uow.patients.get(mpi_id)
-            if patient is None or patient.status is not PatientStatus.ACTIVE:
-                continue
+            mpi_id = patient.mpi_id
             if subject and uow.links.manual_no_match(subject, mpi_id):
                 continue
             other = self.scorer.features(golden_match_record(patient))
