@@ -110,6 +110,10 @@ class LinkRepository(Protocol):
 
     def sources_of(self, mpi_id: str) -> list[SourceRecord]: ...
 
+    def linked_identifiers(self, mpi_id: str) -> list[tuple[SourceIdentifier, LinkState]]:
+        """Just the identifiers and link states of ``sources_of`` (no demographics)."""
+        ...
+
     def add_source(self, source: SourceRecord) -> bool:
         """Insert a new source record; False, writing nothing, if its identifier exists."""
         ...

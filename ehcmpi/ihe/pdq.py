@@ -155,8 +155,8 @@ def _publishing(
     for patient in patients:
         own = restricted(record_identifiers(patient), targets)
         sourced = any(s.system in targets for s in patient.source_ids) and any(
-            s.state is LinkState.MATCH and s.identifier.system in targets
-            for s in uow.links.sources_of(patient.mpi_id)
+            state is LinkState.MATCH and identifier.system in targets
+            for identifier, state in uow.links.linked_identifiers(patient.mpi_id)
         )
         if own or sourced:
             kept.append(patient)

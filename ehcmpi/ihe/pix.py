@@ -141,9 +141,9 @@ def published_identifiers(uow: UnitOfWork, patient: PatientRecord) -> list[Ident
     Case 6), in the order the index holds them.
     """
     sourced = [
-        (s.identifier.system, s.identifier.value)
-        for s in uow.links.sources_of(patient.mpi_id)
-        if s.state is LinkState.MATCH
+        (identifier.system, identifier.value)
+        for identifier, state in uow.links.linked_identifiers(patient.mpi_id)
+        if state is LinkState.MATCH
     ]
     return grouped(sourced + record_identifiers(patient))
 

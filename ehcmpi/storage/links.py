@@ -38,6 +38,11 @@ _s, _e, _m, _k = source_identifiers.c, link_events.c, match_decisions.c, match_k
 SOURCE = sa.select(source_identifiers).where(
     _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
 )
+LINKED_IDS = (
+    sa.select(_s.system, _s.value, _s.link_state)
+    .where(_s.mpi_id == sa.bindparam("mpi_id"))
+    .order_by(_s.id)
+)
 SOURCES_OF = (
     sa.select(source_identifiers).where(_s.mpi_id == sa.bindparam("mpi_id")).order_by(_s.id)
 )
@@ -112,6 +117,11 @@ class SqlLinkRepository(SqlReviewRepository):
     def sources_of(self, mpi_id: str) -> list[SourceRecord]:
         rows = self._conn.execute(SOURCES_OF, {"mpi_id": mpi_id})
         return [self._source_record(row) for row in rows]
+
+    def linked_identifiers(self, mpi_id: str) -> list[tuple[SourceIdentifier, LinkState]]:
+        """The source identifiers of a golden record and their link states, nothing decrypted."""
+        rows = self._conn.execute(LINKED_IDS, {"mpi_id": mpi_id})
+        return [(SourceIdentifier(r.system, r.value), LinkState(r.link_state)) for r in rows]
 
     def add_source(self, source: SourceRecord) -> bool:
         row = self._link_values(source) | {

@@ -298,3 +298,18 @@ def test_candidates_are_looked_up_through_the_key_index(uow: UowMaker, engine: E
         plan = "\n".join(str(tuple(r)) for r in rows)
     assert "ix_match_keys_key_bidx" in plan, plan
     assert "SCAN match_keys" not in plan and "Seq Scan" not in plan, plan
+
+
+def test_linked_identifiers_are_the_sources_with_their_states_in_order(uow: UowMaker) -> None:
+    add_patients(uow, A, B)
+    with uow() as u:
+        u.links.add_source(_source("H-2", A))
+        u.links.add_source(_source("H-1", A, state=LinkState.POSSIBLE_MATCH))
+        u.links.add_source(_source("H-3", B))
+        u.commit()
+    with uow() as u:
+        assert u.links.linked_identifiers(A) == [
+            (his("H-2"), LinkState.MATCH),
+            (his("H-1"), LinkState.POSSIBLE_MATCH),
+        ]
+        assert [s.identifier for s in u.links.sources_of(A)] == [his("H-2"), his("H-1")]
