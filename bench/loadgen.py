@@ -113,7 +113,7 @@ class Tally:
     highest: int = -1
 
 
-def _pick(rng: random.Random, ranges: list[list[int]]) -> int:
+def pick(rng: random.Random, ranges: list[list[int]]) -> int:
     """A uniformly random index from the union of ``[start, stop)`` ranges."""
     r = rng.randrange(sum(b - a for a, b in ranges))
     for a, b in ranges:
@@ -129,7 +129,7 @@ def _requests(job: dict[str, Any], host: str) -> tuple[list[int], list[bytes]]:
         indexes = list(range(job["start"], job["start"] + job["max_requests"]))
         return indexes, [workload.register_request(i, host) for i in indexes]
     rng = random.Random(job.get("seed", 1))
-    indexes = [_pick(rng, job["ranges"]) for _ in range(job["max_requests"])]
+    indexes = [pick(rng, job["ranges"]) for _ in range(job["max_requests"])]
     return indexes, [workload.lookup_request(i, host) for i in indexes]
 
 

@@ -40,6 +40,7 @@ import procstat
 import report
 import stack
 import workload
+from loadgen import pick
 
 from ehcmpi.terminology.pinyin import split_chinese_name
 
@@ -187,21 +188,12 @@ class Tally:
     highest: int = -1
 
 
-def _pick(rng: random.Random, ranges: list[list[int]]) -> int:
-    r = rng.randrange(sum(b - a for a, b in ranges))
-    for a, b in ranges:
-        if r < b - a:
-            return a + r
-        r -= b - a
-    raise AssertionError("unreachable")
-
-
 def _messages(job: dict[str, Any]) -> tuple[list[int], list[bytes]]:
     if job["kind"] == "feed":
         indexes = list(range(job["start"], job["start"] + job["max_messages"]))
         return indexes, [feed_message(i) for i in indexes]
     rng = random.Random(job["seed"])
-    indexes = [_pick(rng, job["ranges"]) for _ in range(job["max_messages"])]
+    indexes = [pick(rng, job["ranges"]) for _ in range(job["max_messages"])]
     return indexes, [query_message(i, k) for k, i in enumerate(indexes)]
 
 

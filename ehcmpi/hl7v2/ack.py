@@ -109,3 +109,18 @@ def build_ack(
         err = ["ERR", "", "", comp.join(error) + comp + "HL70357", "E", "", "", _escape(text, h)]
         segments.append(sep.join(err))
     return ("\r".join(segments) + "\r").encode(h.charset, errors="replace")
+
+
+def reply_codes(reply: bytes) -> tuple[str, list[str]]:
+    """MSA-1 of an acknowledgement or query response ('' if none) and its ERR-3 codes."""
+    header = read_header(reply)
+    sep = header.field_sep if header else "|"
+    text = reply.decode(header.charset if header else "utf-8", errors="replace")
+    code, errors = "", []
+    for segment in text.replace("\n", "\r").split("\r"):
+        fields = segment.split(sep)
+        if fields[0] == "MSA" and len(fields) > 1:
+            code = fields[1]
+        elif fields[0] == "ERR" and len(fields) > 3:
+            errors.append(fields[3].split("^")[0])
+    return code, errors

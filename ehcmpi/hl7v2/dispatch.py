@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.model import Actor
-from ehcmpi.hl7v2.ack import build_ack, read_header
+from ehcmpi.hl7v2.ack import build_ack, read_header, reply_codes
 from ehcmpi.hl7v2.codec import HL7Error, Message, Value, build, decode, err_segment, reply_msh
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ class Dispatcher:
         with self._audit.call(actor, f"hl7 {kind}") as call:
             call.target = message.control_id
             reply = self._reply(message, actor)
-            call.detail = _outcome(reply)
+            code, errors = reply_codes(reply)
+            call.detail = " ".join([code, *errors])
             return reply
 
     def _reply(self, message: Message, actor: Actor) -> bytes:
@@ -84,17 +85,3 @@ class Dispatcher:
             return acknowledge(
                 message, "AE", [HL7Error("207", "服务器内部错误 (application internal error)")]
             )
-
-
-def _outcome(reply: bytes) -> str:
-    """MSA-1 (and ERR-3 when there is one) of a reply, for the audit."""
-    header = read_header(reply)
-    sep = header.field_sep if header else "|"
-    codes: list[str] = []
-    for segment in reply.decode(header.charset if header else "utf-8", "replace").split("\r"):
-        fields = segment.split(sep)
-        if fields[0] == "MSA" and len(fields) > 1:
-            codes.insert(0, fields[1])
-        elif fields[0] == "ERR" and len(fields) > 3:
-            codes.append(fields[3].split("^")[0])
-    return " ".join(codes)

@@ -18,9 +18,10 @@ from typing import Any
 
 from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import Actor, DocumentInput, SourceIdentifier
-from ehcmpi.hl7v2.codec import HL7Error, Message, Raw, Value, build, err_segment, reply_msh
+from ehcmpi.hl7v2.codec import HL7Error, Message, Value
 from ehcmpi.hl7v2.dispatch import Handler, acknowledge
-from ehcmpi.hl7v2.pid import SEX_TO_GB, Cx, domain_system, parse_cx, pdq_pid, resolve_identifier
+from ehcmpi.hl7v2.pid import SEX_TO_GB, Cx, pdq_pid, resolve_identifier
+from ehcmpi.hl7v2.query import query_response, wanted_domains
 from ehcmpi.ihe.pdq import PdqSupplier
 from ehcmpi.ihe.results import PdqCriteria, PixError
 from ehcmpi.terminology.systems import document_system
@@ -87,20 +88,6 @@ def _value(name: str, value: str, where: str) -> Any:
     return value
 
 
-def _targets(message: Message, domains: DomainRegistry) -> tuple[list[str] | None, list[HL7Error]]:
-    qpd = message.segment("QPD")
-    assert qpd is not None
-    wanted, errors = [], []
-    for n, field in enumerate(qpd.repetitions(8), start=1):
-        cx = parse_cx(field)
-        if cx.namespace or cx.oid:
-            try:
-                wanted.append(domain_system(cx, domains, location=f"QPD^1^8^{n}"))
-            except HL7Error as exc:
-                errors.append(exc)
-    return (wanted or None), errors
-
-
 def _page_size(message: Message) -> int:
     rcp = message.segment("RCP")
     quantity = rcp.first(2).component(1) if rcp is not None else ""
@@ -113,29 +100,19 @@ def _response(
     pointer: str | None = None,
 ) -> bytes:  # fmt: skip
     qpd = message.segment("QPD")
-    tag = qpd.field(2) if qpd is not None else ""
-    qak: list[Value] = ["QAK", tag, status]
-    if counts is not None:
-        qak += [[qpd.first(1).component(1)] if qpd else None, *map(str, counts)]
-    segments: list[Sequence[Value] | Raw] = [
-        reply_msh(message.header, "RSP^K22^RSP_K21"),
-        ["MSA", code, message.control_id],
-        *(err_segment(e) for e in errors),
-        qak,
-    ]
-    if qpd is not None:
-        segments.append(Raw(qpd.raw))
-    segments.extend(body)
-    if pointer:
-        segments.append(["DSC", pointer, "I"])
-    return build(segments, message.header, charset=message.charset)
+    extra: list[Value] = []
+    if counts is not None:  # QAK-3 query name, QAK-4/5/6 hits total, this payload, remaining
+        extra = [[qpd.first(1).component(1)] if qpd else None, *map(str, counts)]
+    trailer = [["DSC", pointer, "I"]] if pointer else []
+    return query_response(message, "RSP^K22^RSP_K21", code, status, body, errors,
+                          qak_extra=extra, trailer=trailer)  # fmt: skip
 
 
 def query_handler(pdq: PdqSupplier, domains: DomainRegistry) -> Handler:
     def handle(message: Message, actor: Actor) -> bytes:
         if message.segment("QPD") is None:
             return _response(message, "AE", "AE", errors=[HL7Error("100", "QPD is missing", "QPD")])
-        targets, errors = _targets(message, domains)
+        targets, errors = wanted_domains(message, 8, domains)
         if errors:
             return _response(message, "AE", "AE", errors=errors)
         dsc = message.segment("DSC")

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import Actor, DocumentInput, SourceIdentifier
-from ehcmpi.hl7v2.codec import HL7Error, Message, Raw, Value, build, err_segment, reply_msh
+from ehcmpi.hl7v2.codec import HL7Error, Message, Value
 from ehcmpi.hl7v2.dispatch import Handler
 from ehcmpi.hl7v2.pid import (
-    domain_system,
     format_identifier,
     parse_cx,
     pix_pid,
     resolve_identifier,
 )
+from ehcmpi.hl7v2.query import query_response, wanted_domains
 from ehcmpi.ihe.pix import PixManager
 from ehcmpi.ihe.results import PixError
 from ehcmpi.terminology.systems import document_system
@@ -34,33 +34,7 @@ def _response(
     message: Message, code: str, status: str, body: Sequence[Sequence[Value]] = (),
     errors: Sequence[HL7Error] = (),
 ) -> bytes:  # fmt: skip
-    qpd = message.segment("QPD")
-    tag = qpd.field(2) if qpd is not None else ""
-    segments: list[Sequence[Value] | Raw] = [
-        reply_msh(message.header, "RSP^K23^RSP_K23"),
-        ["MSA", code, message.control_id],
-        *(err_segment(e) for e in errors),
-        ["QAK", tag, status],
-    ]
-    if qpd is not None:
-        segments.append(Raw(qpd.raw))
-    segments.extend(body)
-    return build(segments, message.header, charset=message.charset)
-
-
-def _targets(message: Message, domains: DomainRegistry) -> tuple[list[str] | None, list[HL7Error]]:
-    qpd = message.segment("QPD")
-    assert qpd is not None
-    wanted, errors = [], []
-    for n, field in enumerate(qpd.repetitions(4), start=1):
-        cx = parse_cx(field)
-        if not (cx.namespace or cx.oid):
-            continue
-        try:
-            wanted.append(domain_system(cx, domains, location=f"QPD^1^4^{n}"))
-        except HL7Error as exc:
-            errors.append(exc)
-    return (wanted or None), errors
+    return query_response(message, "RSP^K23^RSP_K23", code, status, body, errors)
 
 
 def query_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
@@ -88,7 +62,7 @@ def query_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
             queried = SourceIdentifier(document_system(found.doc_type), found.number)
         else:
             queried = SourceIdentifier(found.system, found.value)
-        targets, errors = _targets(message, domains)
+        targets, errors = wanted_domains(message, 4, domains)
         if errors:
             return _response(message, "AE", "AE", errors=errors)
         try:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from ehcmpi.core.model import OutboxItem
 from ehcmpi.core.outbox import CLAIM_SECONDS, backoff
 from ehcmpi.core.ports import UnitOfWork
-from ehcmpi.hl7v2.ack import read_header
+from ehcmpi.hl7v2.ack import reply_codes
 from ehcmpi.hl7v2.mllp import send
 from ehcmpi.settings import ConsumerSettings
 
@@ -28,17 +28,6 @@ log = logging.getLogger(__name__)
 #: builds the message for one item; None when there is nothing to send (patient gone)
 Build = Callable[[OutboxItem, ConsumerSettings], bytes | None]
 BATCH = 50
-
-
-def ack_code(reply: bytes) -> str:
-    """MSA-1 of an acknowledgement ('' when there is none)."""
-    header = read_header(reply)
-    sep = header.field_sep if header else "|"
-    text = reply.decode(header.charset if header else "utf-8", errors="replace")
-    for segment in text.replace("\n", "\r").split("\r"):
-        if segment.startswith("MSA" + sep):
-            return segment.split(sep)[1] if len(segment.split(sep)) > 1 else ""
-    return ""
 
 
 class NotificationSender:
@@ -130,7 +119,7 @@ class NotificationSender:
                     reply = await send(
                         consumer.host, consumer.port, message, timeout=self._timeout, tls=tls
                     )
-                    code = ack_code(reply)
+                    code, _ = reply_codes(reply)
                     if code not in ("AA", "CA"):
                         error = f"consumer answered {code or 'no MSA'}"
             except (OSError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
