@@ -52,3 +52,12 @@ class CryptoProvider(Protocol):
         (e.g. ``"document.01"``) so equal values of different kinds do not collide.
         """
         ...
+
+    def qr_seal(self, block: bytes) -> bytes:
+        """SM4-ECB of one 16-byte block under the QR protection key (DESIGN.md "QR codes":
+        the dynamic part of ``EHCID:type:SM4(protect_key, time)``)."""
+        ...
+
+    def qr_unseal(self, block: bytes) -> bytes:
+        """The inverse of :meth:`qr_seal`; ``ValueError`` unless ``block`` is 16 bytes."""
+        ...

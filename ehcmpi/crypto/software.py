@@ -25,7 +25,7 @@ from typing import Final, Self
 
 from ehcmpi.crypto.errors import CryptoError
 from ehcmpi.crypto.keys import KeyMaterial, load_keyfile
-from ehcmpi.crypto.sm import SM4_BLOCK_SIZE, HmacSm3, Sm4Ecb, Sm4Gcm, sm3
+from ehcmpi.crypto.sm import SM4_BLOCK_SIZE, HmacSm3, Sm4Ecb, Sm4Gcm, hmac_sm3, sm3
 
 __all__ = [
     "MPI_ID_DOMAIN",
@@ -39,6 +39,7 @@ __all__ = [
 MPI_ID_DOMAIN: Final = b"ehcmpi-mpi-v1"
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 _INDEX_SEPARATOR: Final = b"\x1f"
+QR_PROTECT_LABEL: Final = b"ehcmpi qr protect key v1"
 
 
 def diversification_factor(mpi_id: str) -> bytes:
@@ -116,6 +117,11 @@ def _ehc_input(doc_type: str, doc_number: str) -> bytes:
     return data.ljust(size, b"\x00")
 
 
+def _require_block(block: bytes) -> None:
+    if len(block) != SM4_BLOCK_SIZE:
+        raise ValueError("二维码保护数据应为 16 字节 (QR protection block must be 16 bytes)")
+
+
 def _require_context(context: str) -> None:
     if not context:
         raise ValueError("加密上下文不能为空 (encryption context must not be empty)")
@@ -132,13 +138,15 @@ def _require_kind(kind: str) -> None:
 class SoftwareCryptoProvider:
     """:class:`~ehcmpi.crypto.ports.CryptoProvider` backed by keys held in process memory."""
 
-    __slots__ = ("_data", "_index", "_key_id", "_root")
+    __slots__ = ("_data", "_index", "_key_id", "_protect", "_root")
 
     def __init__(self, keys: KeyMaterial) -> None:
         self._key_id = keys.key_id
         self._root = Sm4Ecb(keys.root_key)
         self._data = Sm4Gcm(keys.data_key)
         self._index = HmacSm3(keys.index_key)
+        # The QR protection key, derived from the root key until the key file holds its own.
+        self._protect = Sm4Ecb(hmac_sm3(keys.root_key, QR_PROTECT_LABEL)[:SM4_BLOCK_SIZE])
 
     @classmethod
     def from_keyfile(cls, path: pathlib.Path) -> Self:
@@ -170,6 +178,14 @@ class SoftwareCryptoProvider:
     def blind_index(self, kind: str, value: str) -> bytes:
         _require_kind(kind)
         return self._index.digest(kind.encode("utf-8") + _INDEX_SEPARATOR + value.encode("utf-8"))
+
+    def qr_seal(self, block: bytes) -> bytes:
+        _require_block(block)
+        return self._protect.encrypt(block)
+
+    def qr_unseal(self, block: bytes) -> bytes:
+        _require_block(block)
+        return self._protect.decrypt(block)
 
     def __repr__(self) -> str:
         return f"SoftwareCryptoProvider(key_id={self._key_id!r})"

@@ -29,6 +29,7 @@ from ehcmpi.fhir import (
     patient_update,
     pix_query,
 )
+from ehcmpi.fhir.capability import Capability, merge
 from ehcmpi.fhir.outcome import FhirError, operation_outcome
 from ehcmpi.fhir.responses import FhirResponse, wants_unsupported_format
 
@@ -137,6 +138,11 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
     _install_handlers(app)
     # $ihe-pix before Patient/{id}: the operation's path would otherwise read as an id.
     modules = (metadata, pix_query, patient_create, patient_read, patient_search, patient_update)
+    capabilities: list[Capability] = []
     for module in modules:
         app.include_router(module.router, prefix="/fhir", tags=["FHIR"])
+        declared = getattr(module, "CAPABILITY", None)
+        if declared is not None:
+            capabilities.append(declared)
+    app.state.capabilities = merge(capabilities)
     return app

@@ -1,6 +1,8 @@
 """``GET /fhir/metadata``: the CapabilityStatement (FHIR R4 §3.1.0.14 capabilities).
 
-Truthful: it lists exactly the interactions and search parameters this server implements.
+Truthful by construction: it is rendered from the ``CAPABILITY`` each mounted route module
+declares (:mod:`ehcmpi.fhir.capability`), collected by ``create_app`` into
+``app.state.capabilities``.
 """
 
 from __future__ import annotations
@@ -11,66 +13,64 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 import ehcmpi
+from ehcmpi.fhir.capability import Capability
 from ehcmpi.fhir.responses import FhirResponse, base_url
 
 router = APIRouter()
 STARTED = dt.datetime.now(dt.UTC).isoformat()
-
-SEARCH_PARAMS = [
-    ("identifier", "token", "system|value: 证件、电子健康卡 ID、主索引 ID、档案号或院内标识"),
-    ("name", "string", "姓名前缀，汉字或拼音 (name prefix, characters or pinyin)"),
-    ("birthdate", "date", "出生日期 YYYY-MM-DD"),
-    ("gender", "token", "male | female | other | unknown"),
-    ("telecom", "token", "电话号码 (exact phone number)"),
-]
+#: The IHE actors this server implements (IHE ITI TF-1 PIXm §41, PDQm §38), for
+#: ``CapabilityStatement.instantiates``.
+IHE_ACTORS = ("https://profiles.ihe.net/ITI/PIXm/CapabilityStatement/IHE.PIXm.Manager",)
 
 
-def capability_statement(base: str) -> dict[str, Any]:
+def _resource(cap: Capability) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": cap.type}
+    if cap.type == "Patient":
+        entry["profile"] = "http://hl7.org/fhir/StructureDefinition/Patient"
+    if cap.interactions:
+        entry["interaction"] = [
+            {"code": i.code} | ({"documentation": i.documentation} if i.documentation else {})
+            for i in cap.interactions
+        ]
+    entry.update(cap.extra)
+    if cap.search_params:
+        entry["searchParam"] = [
+            {"name": p.name, "type": p.type}
+            | ({"documentation": p.documentation} if p.documentation else {})
+            for p in cap.search_params
+        ]
+    if cap.operations:
+        entry["operation"] = [
+            {"name": o.name, "definition": o.definition}
+            | ({"documentation": o.documentation} if o.documentation else {})
+            for o in cap.operations
+        ]
+    return entry
+
+
+def capability_statement(base: str, capabilities: list[Capability]) -> dict[str, Any]:
+    system = [c for c in capabilities if not c.type]
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "resource": [_resource(c) for c in capabilities if c.type],
+    }
+    if system:
+        rest["operation"] = _resource(system[0]).get("operation", [])
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": STARTED,
         "kind": "instance",
+        "instantiates": list(IHE_ACTORS),
         "software": {"name": "ehcmpi", "version": ehcmpi.__version__},
         "implementation": {"description": "ehcmpi patient master index", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "rest": [
-            {
-                "mode": "server",
-                "resource": [
-                    {
-                        "type": "Patient",
-                        "profile": "http://hl7.org/fhir/StructureDefinition/Patient",
-                        "interaction": [
-                            {"code": "create", "documentation": "索引注册 (idempotent)"},
-                            {"code": "read"},
-                            {"code": "update", "documentation": "患者基本信息维护; If-Match"},
-                            {"code": "search-type"},
-                        ],
-                        "versioning": "versioned",
-                        "readHistory": False,
-                        "updateCreate": False,
-                        "searchParam": [
-                            {"name": n, "type": t, "documentation": doc}
-                            for n, t, doc in SEARCH_PARAMS
-                        ]
-                        + [{"name": "_count", "type": "number"}],
-                        "operation": [
-                            {
-                                "name": "ihe-pix",
-                                "definition": "https://profiles.ihe.net/ITI/PIXm/"
-                                "OperationDefinition/IHE.PIXm.pix",
-                                "documentation": "PIXm ITI-83: corresponding identifiers",
-                            }
-                        ],
-                    }
-                ],
-            }
-        ],
+        "rest": [rest],
     }
 
 
 @router.get("/metadata", summary="CapabilityStatement")
 def metadata(request: Request) -> FhirResponse:
-    return FhirResponse(capability_statement(base_url(request)))
+    capabilities: list[Capability] = request.app.state.capabilities
+    return FhirResponse(capability_statement(base_url(request), capabilities))

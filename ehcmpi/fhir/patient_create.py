@@ -16,12 +16,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.core.model import RegistrationMode
+from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_resource import parse_patient, patient_resource, registration_request
 from ehcmpi.fhir.responses import FhirResponse, base_url
 
 router = APIRouter()
+CAPABILITY = Capability("Patient", (Interaction("create", "索引注册 (idempotent registration)"),))
 JSON_TYPES = ("application/fhir+json", "application/json")
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ehcmpi.core.model import PatientStatus
+from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_resource import patient_resource
 from ehcmpi.fhir.responses import FhirResponse
 
 router = APIRouter()
+CAPABILITY = Capability("Patient", (Interaction("read"),))
 
 
 @router.get("/Patient/{patient_id}", summary="Read a patient (精准查询)")

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.model import Actor, FuzzyQuery, PatientRecord, PatientStatus
 from ehcmpi.core.query import MAX_FUZZY_RESULTS
+from ehcmpi.fhir.capability import Capability, Interaction, SearchParam
 from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_resource import SERVER_ASSIGNED, patient_resource
@@ -32,6 +33,20 @@ from ehcmpi.terminology.systems import document_type_for_system
 router = APIRouter()
 SUPPORTED = frozenset({"identifier", "name", "birthdate", "gender", "telecom", "_count", "_format"})
 DEFAULT_COUNT = 50
+CAPABILITY = Capability(
+    "Patient",
+    (Interaction("search-type"),),
+    (
+        SearchParam(
+            "identifier", "token", "system|value: 证件、电子健康卡 ID、主索引 ID、档案号或院内标识"
+        ),
+        SearchParam("name", "string", "姓名前缀，汉字或拼音 (name prefix, characters or pinyin)"),
+        SearchParam("birthdate", "date", "出生日期 YYYY-MM-DD"),
+        SearchParam("gender", "token", "male | female | other | unknown"),
+        SearchParam("telecom", "token", "电话号码 (exact phone number)"),
+        SearchParam("_count", "number"),
+    ),
+)
 
 
 def _bad(message: str, where: str) -> FhirError:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import VersionConflictError
 from ehcmpi.core.model import Actor, PatientRecord, RegistrationMode, RegistrationRequest
+from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_create import read_json
@@ -24,6 +25,11 @@ from ehcmpi.fhir.patient_resource import parse_patient, patient_resource, regist
 from ehcmpi.fhir.responses import FhirResponse
 
 router = APIRouter()
+CAPABILITY = Capability(
+    "Patient",
+    (Interaction("update", "患者基本信息维护 (maintain demographics); If-Match"),),
+    extra={"versioning": "versioned", "updateCreate": False},
+)
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
 

@@ -16,12 +16,23 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ehcmpi.core.model import SourceIdentifier
+from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.responses import FhirResponse
 from ehcmpi.ihe.results import PixError
 
 router = APIRouter()
+CAPABILITY = Capability(
+    "Patient",
+    operations=(
+        Operation(
+            "ihe-pix",
+            "https://profiles.ihe.net/ITI/PIXm/OperationDefinition/IHE.PIXm.pix",
+            "PIXm ITI-83: corresponding identifiers",
+        ),
+    ),
+)
 ALLOWED = frozenset({"sourceIdentifier", "targetSystem", "_format"})
 #: PixError kind → (HTTP status, issue code, PIXm's wording)
 _ERRORS = {
