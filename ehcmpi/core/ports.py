@@ -181,7 +181,7 @@ class LinkRepository(Protocol):
 
     def mark_merge_reversed(self, merge_id: str, at: dt.datetime) -> None: ...
 
-    def replace_keys(self, mpi_id: str, keys: Sequence[str]) -> None:
+    def replace_keys(self, mpi_id: str, keys: Sequence[str], *, fresh: bool = False) -> None:
         """The blocking keys of a golden record (stored as blind indexes, never plaintext)."""
         ...
 

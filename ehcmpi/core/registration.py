@@ -173,7 +173,7 @@ class RegistrationService:
             if best.outcome is MatchOutcome.POSSIBLE_MATCH:
                 state = LinkState.POSSIBLE_MATCH
                 self._linker.queue_review(uow, decision, decision.source)
-        self._linker.save_sources(
+        sources = self._linker.save_sources(
             uow,
             mpi_id,
             request.source_ids,
@@ -183,7 +183,8 @@ class RegistrationService:
             state=state,
             decision=decision,
         )
-        patient = self._linker.refresh(uow, result.patient, actor)
+        created = sources if result.created else None
+        patient = self._linker.refresh(uow, result.patient, actor, created=created)
         return replace(result, patient=patient)
 
     def _owner(

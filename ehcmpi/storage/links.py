@@ -255,8 +255,9 @@ class SqlLinkRepository(SqlReviewRepository):
         found = (self._crypto.blind_index(MATCH_KEY_KIND, key) for key in keys)
         return list(dict.fromkeys(found))
 
-    def replace_keys(self, mpi_id: str, keys: Sequence[str]) -> None:
-        self._conn.execute(match_keys.delete().where(_k.mpi_id == mpi_id))
+    def replace_keys(self, mpi_id: str, keys: Sequence[str], *, fresh: bool = False) -> None:
+        if not fresh:
+            self._conn.execute(match_keys.delete().where(_k.mpi_id == mpi_id))
         rows = [{"mpi_id": mpi_id, "key_bidx": bidx} for bidx in self._bidx(keys)]
         if rows:
             self._conn.execute(match_keys.insert(), rows)

@@ -45,11 +45,12 @@ class Matcher:
             keys.extend(record_keys(record, rule.name, rule.keys))
         return list(dict.fromkeys(keys))
 
-    def index(self, uow: UnitOfWork, patient: PatientRecord) -> None:
-        """Store a golden record's blocking keys (none once it is no longer active)."""
+    def index(self, uow: UnitOfWork, patient: PatientRecord, *, fresh: bool = False) -> None:
+        """Store a golden record's blocking keys (none once it is no longer active);
+        ``fresh``: the record is new in this transaction and has no keys to replace."""
         active = patient.status is PatientStatus.ACTIVE
         keys = self.keys(golden_match_record(patient)) if active else []
-        uow.links.replace_keys(patient.mpi_id, keys)
+        uow.links.replace_keys(patient.mpi_id, keys, fresh=fresh)
 
     def candidates(
         self,
