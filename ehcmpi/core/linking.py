@@ -126,16 +126,18 @@ class Linker:
         *,
         state: LinkState = LinkState.MATCH,
         decision: MatchDecision | None = None,
+        fresh: bool = False,
     ) -> list[SourceRecord]:
         """Store what each source system sent, linked to ``mpi_id`` (registration rows exist).
 
-        Returns the source records as they now stand, so that a caller that has just
-        created ``mpi_id`` knows every source it has without reading them back.
+        ``fresh``: registration has just created ``mpi_id`` and inserted a bare row for each
+        identifier, so there is nothing to read first.  Returns the source records as they
+        now stand, so that such a caller knows every source it has without reading them back.
         """
         now = self._clock()
         saved: list[SourceRecord] = []
         for identifier in dict.fromkeys(identifiers):
-            before = uow.links.get_source(identifier)
+            before = None if fresh else uow.links.get_source(identifier)
             if (
                 before is not None
                 and (before.mpi_id, before.state) == (mpi_id, state)
@@ -155,7 +157,7 @@ class Linker:
                 updated_at=now,
             )
             saved.append(source)
-            if before is None:
+            if before is None and not fresh:
                 uow.links.add_source(source)
             else:
                 uow.links.update_source(source)

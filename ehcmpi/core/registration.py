@@ -182,6 +182,7 @@ class RegistrationService:
             actor,
             state=state,
             decision=decision,
+            fresh=result.created,
         )
         created = sources if result.created else None
         patient = self._linker.refresh(uow, result.patient, actor, created=created)
