@@ -21,3 +21,11 @@ class CryptoError(Exception):
 
 class KeyFileError(Exception):
     """A key file is missing, unreadable, too widely readable, malformed or already present."""
+
+
+class MissingKeyError(KeyFileError):
+    """The key set has no key for the operation (a version-1 key file has no SM2 key pair)."""
+
+
+class HsmError(KeyFileError):
+    """The HSM (PKCS#11 token) refused or failed: library, token, PIN, KEK, wrap or unwrap."""

@@ -1,18 +1,35 @@
 """Key custody for the software crypto provider (guideline §4.6 密码服务, §6.1 通用安全要求).
 
-The software provider keeps its keys in one JSON file, readable by the service account only::
+The software provider keeps its keys in one JSON file (:mod:`ehcmpi.crypto.keydoc`, version 2;
+version-1 files are still read), readable by the service account only. The file is created
+with mode 0600 from the first byte (``os.open`` with mode 0600 and ``O_EXCL`` on a temporary
+name, then renamed into place), and loading refuses a file whose group or other permission
+bits are set. Key bytes never appear in ``repr``, ``str`` or error messages. The PKCS#11
+provider (:mod:`ehcmpi.crypto.pkcs11`) keeps the same document with every secret wrapped by a
+key-encryption key that never leaves the token, through the same private-file functions.
 
-    {"version": 1, "key_id": "<16 hex>", "created": "<ISO 8601>",
-     "root_key": "<32 hex>", "data_key": "<32 hex>", "index_key": "<64 hex>"}
+Rotation (``ehcmpi keys rotate``, :func:`rotate_keyfile`):
 
-- ``root_key``  (16 bytes): the issuer root key of the EHC ID scheme (DESIGN.md "EHC ID").
-- ``data_key``  (16 bytes): SM4-GCM key for personal information at rest.
-- ``index_key`` (32 bytes): HMAC-SM3 key for blind indexes (exact lookup without plaintext).
+- The **EHC root key does not rotate.** An EHC ID is a deterministic national identifier,
+  printed on cards and held by other systems; under a new root key every patient would get a
+  new EHC ID. Replacing it is a re-issuance of every card (``keys init --force``), not a
+  rotation.
+- The **blind-index key does not rotate.** Blind indexes are compared for equality: under a new
+  key no stored index would match a lookup. Replacing it means re-indexing every row.
+- The **data key rotates.** New ``encrypt_field`` ciphertexts use the new key and carry its id
+  in a 10-byte prefix (``E5 4B ‖ id``, 8 bytes); the first data key of a key set (id =
+  ``key_id``) writes no prefix, so everything sealed before the first rotation — and under a
+  version-1 key file — keeps its exact bytes. Old data keys are kept to decrypt old data.
+- The **QR protect key rotates.** New dynamic QR codes use the new key; old keys are kept so
+  that codes issued just before a rotation still open (``qr_unseal_candidates``). A version-1
+  file has no protect key of its own: it is derived from the root key as
+  ``HMAC-SM3(root_key, "ehcmpi qr protect key v1")[:16]``, exactly as before, and written out
+  explicitly when the file is rewritten as version 2, so issued QR codes stay valid.
+- The **SM2 signing key pair rotates.** New signatures use the new pair; old pairs are kept to
+  verify earlier signatures and to decrypt what was encrypted to them.
 
-The file is created with mode 0600 from the first byte (``os.open`` with mode 0600 and
-``O_EXCL`` on a temporary name, then renamed into place), and loading refuses a file whose
-group or other permission bits are set. Key bytes never appear in ``repr``, ``str`` or error
-messages. An HSM (PKCS#11) provider keeps the same roles inside the device instead.
+Rotation never deletes a key, and never changes ``key_id`` (the id of the key set, i.e. of the
+root and index keys): each rotating key has its own id.
 """
 
 from __future__ import annotations
@@ -22,61 +39,28 @@ import json
 import os
 import pathlib
 import stat
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from ehcmpi.crypto.errors import KeyFileError
+from ehcmpi.crypto.keydoc import KEYFILE_VERSION, from_document, hex_opener, to_document
+from ehcmpi.crypto.material import KeyMaterial, rotate
 
-__all__ = ["KEYFILE_VERSION", "KeyMaterial", "ensure_keyfile", "init_keyfile", "load_keyfile"]
+__all__ = [
+    "KEYFILE_VERSION",
+    "KeyMaterial",
+    "ensure_keyfile",
+    "init_keyfile",
+    "load_keyfile",
+    "read_private_json",
+    "rotate_keyfile",
+    "write_private_json",
+]
 
-KEYFILE_VERSION: Final = 1
-KEY_SIZES: Final = {"root_key": 16, "data_key": 16, "index_key": 32}
 _INIT_HINT: Final = "run `ehcmpi keys init`"
 
 
-@dataclass(frozen=True, repr=False)
-class KeyMaterial:
-    """The provider's keys; ``repr``/``str`` show only ``key_id``."""
-
-    key_id: str
-    root_key: bytes
-    data_key: bytes
-    index_key: bytes
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.key_id, str) or not self.key_id:
-            raise ValueError("密钥标识不能为空 (key_id must be a non-empty string)")
-        for name, size in KEY_SIZES.items():
-            problem = _size_problem(name, getattr(self, name), size)
-            if problem:
-                raise ValueError(problem)
-
-    def __repr__(self) -> str:
-        return f"KeyMaterial(key_id={self.key_id!r})"
-
-    __str__ = __repr__
-
-    @classmethod
-    def generate(cls) -> KeyMaterial:
-        """Fresh random keys from ``os.urandom`` with a random 16-hex-char ``key_id``."""
-        return cls(
-            key_id=os.urandom(8).hex(),
-            root_key=os.urandom(KEY_SIZES["root_key"]),
-            data_key=os.urandom(KEY_SIZES["data_key"]),
-            index_key=os.urandom(KEY_SIZES["index_key"]),
-        )
-
-
-def _size_problem(name: str, value: object, size: int) -> str | None:
-    if not isinstance(value, bytes):
-        return f"密钥类型错误: {name} 应为字节串 ({name} must be bytes)"
-    if len(value) != size:
-        return (
-            f"密钥长度错误: {name} 应为 {size} 字节，实为 {len(value)} 字节 "
-            f"(wrong key length: {name} must be {size} bytes, got {len(value)})"
-        )
-    return None
+def _hex(_role: str, raw: bytes) -> str:
+    return raw.hex()
 
 
 def init_keyfile(path: pathlib.Path, *, overwrite: bool = False) -> KeyMaterial:
@@ -89,30 +73,14 @@ def init_keyfile(path: pathlib.Path, *, overwrite: bool = False) -> KeyMaterial:
     if path.exists() and not overwrite:
         raise _exists_error(path)
     keys = KeyMaterial.generate()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = _write_private_tmp(path, _serialize(keys))
-    try:
-        _publish(tmp, path, overwrite=overwrite)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    write_private_json(path, to_document(keys, _hex), overwrite=overwrite)
     return keys
 
 
 def load_keyfile(path: pathlib.Path) -> KeyMaterial:
     """Read and validate the key file at ``path``; :class:`KeyFileError` on any problem."""
     path = pathlib.Path(path)
-    text = _read_private(path)
-    try:
-        doc = json.loads(text)
-    except ValueError:  # JSONDecodeError or bad UTF-8; its text would echo the keys
-        raise KeyFileError(
-            f"密钥文件格式错误，不是有效的 JSON: {path} (key file is not valid JSON)"
-        ) from None
-    if not isinstance(doc, dict):
-        raise KeyFileError(f"密钥文件格式错误: {path} (key file must be a JSON object)")
-    return _parse(path, doc)
+    return from_document(read_private_json(path), path, hex_opener(path))
 
 
 def ensure_keyfile(path: pathlib.Path) -> tuple[KeyMaterial, bool]:
@@ -128,14 +96,44 @@ def ensure_keyfile(path: pathlib.Path) -> tuple[KeyMaterial, bool]:
     return load_keyfile(path), False  # another process created it first
 
 
-def _serialize(keys: KeyMaterial) -> bytes:
-    doc = {
-        "version": KEYFILE_VERSION,
-        "key_id": keys.key_id,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **{name: getattr(keys, name).hex() for name in KEY_SIZES},
-    }
-    return (json.dumps(doc, indent=2) + "\n").encode("ascii")
+def rotate_keyfile(
+    path: pathlib.Path, *, data: bool = True, protect: bool = True, signing: bool = True
+) -> KeyMaterial:
+    """Rotate the chosen keys of the file at ``path`` (rewritten as version 2, atomically)."""
+    path = pathlib.Path(path)
+    doc = read_private_json(path)
+    keys = rotate(
+        from_document(doc, path, hex_opener(path)), data=data, protect=protect, signing=signing
+    )
+    write_private_json(path, to_document(keys, _hex, created=doc.get("created")), overwrite=True)
+    return keys
+
+
+def write_private_json(path: pathlib.Path, doc: dict[str, Any], *, overwrite: bool) -> None:
+    """Write ``doc`` to ``path``: mode 0600 from the first byte, atomic, fsynced."""
+    content = (json.dumps(doc, indent=2) + "\n").encode("ascii")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = _write_private_tmp(path, content)
+    try:
+        _publish(tmp, path, overwrite=overwrite)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def read_private_json(path: pathlib.Path) -> dict[str, Any]:
+    """The JSON object in the owner-only file at ``path``; :class:`KeyFileError` otherwise."""
+    text = _read_private(path)
+    try:
+        doc = json.loads(text)
+    except ValueError:  # JSONDecodeError or bad UTF-8; its text would echo the keys
+        raise KeyFileError(
+            f"密钥文件格式错误，不是有效的 JSON: {path} (key file is not valid JSON)"
+        ) from None
+    if not isinstance(doc, dict):
+        raise KeyFileError(f"密钥文件格式错误: {path} (key file must be a JSON object)")
+    return doc
 
 
 def _write_private_tmp(path: pathlib.Path, content: bytes) -> pathlib.Path:
@@ -213,45 +211,3 @@ def _check_private(path: pathlib.Path, info: os.stat_result) -> None:
             f"密钥文件权限过宽: {path} 为 {mode:04o}，应为 0600 "
             f"(key file permissions {mode:04o} are too open; run `chmod 600 {path}`)"
         )
-
-
-def _parse(path: pathlib.Path, doc: dict[str, Any]) -> KeyMaterial:
-    for field in ("version", "key_id", *KEY_SIZES):
-        if field not in doc:
-            raise KeyFileError(
-                f"密钥文件缺少字段 {field}: {path} (key file missing field: {field})"
-            )
-    if doc["version"] != KEYFILE_VERSION:
-        raise KeyFileError(
-            f"不支持的密钥文件版本: {path} (unsupported key file version; "
-            f"expected {KEYFILE_VERSION})"
-        )
-    key_id = doc["key_id"]
-    if not isinstance(key_id, str) or not key_id:
-        raise KeyFileError(f"密钥标识无效: {path} (key file field key_id must be a string)")
-    return KeyMaterial(
-        key_id=key_id,
-        root_key=_parse_key(path, doc, "root_key"),
-        data_key=_parse_key(path, doc, "data_key"),
-        index_key=_parse_key(path, doc, "index_key"),
-    )
-
-
-def _parse_key(path: pathlib.Path, doc: dict[str, Any], name: str) -> bytes:
-    value = doc[name]
-    try:
-        raw = bytes.fromhex(value) if isinstance(value, str) else None
-    except ValueError:
-        raw = None
-    if raw is None:
-        raise KeyFileError(
-            f"密钥文件字段 {name} 不是十六进制字符串: {path} "
-            f"(key file field {name} is not a hex string)"
-        )
-    size = KEY_SIZES[name]
-    if len(raw) != size:
-        raise KeyFileError(
-            f"密钥长度错误: {path} 中 {name} 应为 {size} 字节，实为 {len(raw)} 字节 "
-            f"(wrong key length in key file: {name} must be {size} bytes, got {len(raw)})"
-        )
-    return raw

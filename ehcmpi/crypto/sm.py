@@ -2,7 +2,9 @@
 
 - SM3 hash: GB/T 32905-2016; HMAC-SM3: GB/T 15852.2-2012 (HMAC construction) over SM3.
 - SM4 block cipher: GB/T 32907-2016, in ECB mode (for the EHC ID scheme of DESIGN.md, which is
-  defined on raw blocks) and in GCM mode (GB/T 17964-2021 / RFC 8998) for data at rest.
+  defined on raw blocks), in CBC mode with PKCS#7 padding (GB/T 17964-2021; for exchanging files
+  with systems that expect it — CBC is not authenticated, so nothing here stores data with it)
+  and in GCM mode (GB/T 17964-2021 / RFC 8998) for data at rest.
 
 Everything runs in OpenSSL through ``cryptography.hazmat``. The one-shot functions take raw key
 bytes; the keyed classes (:class:`Sm4Ecb`, :class:`Sm4Gcm`, :class:`HmacSm3`) build the
@@ -19,10 +21,10 @@ rotate the data key (a new ``key_id``) long before that.
 from __future__ import annotations
 
 import os
-from typing import Final
+from typing import Final, Protocol
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives import hashes, hmac, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ehcmpi.crypto.errors import CryptoError
@@ -33,11 +35,15 @@ __all__ = [
     "SM3_DIGEST_SIZE",
     "SM4_BLOCK_SIZE",
     "SM4_KEY_SIZE",
+    "BlockCipher",
     "HmacSm3",
     "Sm4Ecb",
     "Sm4Gcm",
+    "check_blocks",
     "hmac_sm3",
     "sm3",
+    "sm4_cbc_decrypt",
+    "sm4_cbc_encrypt",
     "sm4_ecb_decrypt",
     "sm4_ecb_encrypt",
     "sm4_gcm_decrypt",
@@ -64,7 +70,8 @@ def _sm4_algorithm(key: bytes) -> algorithms.SM4:
     return algorithms.SM4(key)
 
 
-def _check_blocks(data: bytes) -> None:
+def check_blocks(data: bytes) -> None:
+    """``ValueError`` unless ``data`` is whole 16-byte blocks."""
     if len(data) % SM4_BLOCK_SIZE:
         raise ValueError(
             f"SM4-ECB 数据长度须为 {SM4_BLOCK_SIZE} 字节的整数倍，实为 {len(data)} 字节 "
@@ -96,6 +103,43 @@ def sm4_ecb_decrypt(key: bytes, data: bytes) -> bytes:
     return Sm4Ecb(key).decrypt(data)
 
 
+def _check_iv(iv: bytes) -> None:
+    if len(iv) != SM4_BLOCK_SIZE:
+        raise ValueError(
+            f"SM4-CBC 初始向量应为 {SM4_BLOCK_SIZE} 字节，实为 {len(iv)} 字节 "
+            f"(SM4-CBC IV must be {SM4_BLOCK_SIZE} bytes, got {len(iv)})"
+        )
+
+
+def sm4_cbc_encrypt(key: bytes, iv: bytes, data: bytes, *, pad: bool = True) -> bytes:
+    """SM4-CBC encryption; PKCS#7 padding unless ``pad`` is false (then whole blocks only)."""
+    _check_iv(iv)
+    if pad:
+        padder = padding.PKCS7(SM4_BLOCK_SIZE * 8).padder()
+        data = padder.update(data) + padder.finalize()
+    else:
+        check_blocks(data)
+    encryptor = Cipher(_sm4_algorithm(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def sm4_cbc_decrypt(key: bytes, iv: bytes, data: bytes, *, pad: bool = True) -> bytes:
+    """SM4-CBC decryption; :class:`CryptoError` on bad PKCS#7 padding (CBC has no tag)."""
+    _check_iv(iv)
+    if pad and (not data or len(data) % SM4_BLOCK_SIZE):
+        raise CryptoError()
+    check_blocks(data)
+    decryptor = Cipher(_sm4_algorithm(key), modes.CBC(iv)).decryptor()
+    plain = decryptor.update(data) + decryptor.finalize()
+    if not pad:
+        return plain
+    unpadder = padding.PKCS7(SM4_BLOCK_SIZE * 8).unpadder()
+    try:
+        return unpadder.update(plain) + unpadder.finalize()
+    except ValueError:
+        raise CryptoError() from None
+
+
 def sm4_gcm_encrypt(key: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
     """SM4-GCM encryption; returns ``nonce(12) ‖ ciphertext ‖ tag(16)``."""
     return Sm4Gcm(key).encrypt(plaintext, aad)
@@ -104,6 +148,14 @@ def sm4_gcm_encrypt(key: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
 def sm4_gcm_decrypt(key: bytes, blob: bytes, aad: bytes = b"") -> bytes:
     """SM4-GCM decryption of a blob from :func:`sm4_gcm_encrypt`; :class:`CryptoError` if forged."""
     return Sm4Gcm(key).decrypt(blob, aad)
+
+
+class BlockCipher(Protocol):
+    """A keyed block cipher in ECB mode: :class:`Sm4Ecb`, or one whose key stays in an HSM."""
+
+    def encrypt(self, data: bytes) -> bytes: ...
+
+    def decrypt(self, data: bytes) -> bytes: ...
 
 
 class HmacSm3:
@@ -132,12 +184,12 @@ class Sm4Ecb:
         self._cipher = Cipher(_sm4_algorithm(key), _ECB)
 
     def encrypt(self, data: bytes) -> bytes:
-        _check_blocks(data)
+        check_blocks(data)
         encryptor = self._cipher.encryptor()
         return encryptor.update(data) + encryptor.finalize()
 
     def decrypt(self, data: bytes) -> bytes:
-        _check_blocks(data)
+        check_blocks(data)
         decryptor = self._cipher.decryptor()
         return decryptor.update(data) + decryptor.finalize()
 

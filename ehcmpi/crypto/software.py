@@ -7,6 +7,10 @@ The EHC ID (电子健康卡 ID) follows the national scheme recorded in DESIGN.m
 3. ``EHC ID = SM4-ECB(K_user, ascii(doc_type(2) ‖ doc_number) zero-padded to 16n bytes)``,
    upper-case hex.
 
+``encrypt_field`` blobs are ``nonce(12) ‖ ciphertext ‖ tag(16)`` (SM4-GCM) under the key set's
+first data key, and ``E5 4B ‖ key id(8) ‖ nonce ‖ ciphertext ‖ tag`` under a data key made by a
+rotation (see :mod:`ehcmpi.crypto.keys`), so that data from before any rotation keeps its bytes.
+
 The master-index ID (主索引号) is
 ``SM3(b"ehcmpi-mpi-v1" ‖ 0x00 ‖ utf8(node_code) ‖ 0x00 ‖ rand(16) ‖ 0x00 ‖ be64(time_ns))``
 in upper-case hex (GB/T 32905-2016): 128 bits from ``os.urandom`` make it unpredictable and
@@ -21,14 +25,20 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from collections.abc import Callable
 from typing import Final, Self
 
-from ehcmpi.crypto.errors import CryptoError
+from ehcmpi.crypto import sm2
+from ehcmpi.crypto.errors import CryptoError, MissingKeyError
 from ehcmpi.crypto.keys import KeyMaterial, load_keyfile
-from ehcmpi.crypto.sm import SM4_BLOCK_SIZE, HmacSm3, Sm4Ecb, Sm4Gcm, hmac_sm3, sm3
+from ehcmpi.crypto.material import QR_PROTECT_LABEL, SigningKey
+from ehcmpi.crypto.ports import DEFAULT_SM2_USER_ID, PublicKeyInfo
+from ehcmpi.crypto.sm import SM4_BLOCK_SIZE, BlockCipher, HmacSm3, Sm4Ecb, Sm4Gcm, sm3
 
 __all__ = [
+    "DATA_KEY_MAGIC",
     "MPI_ID_DOMAIN",
+    "QR_PROTECT_LABEL",
     "SoftwareCryptoProvider",
     "compute_ehc_id",
     "derive_user_key",
@@ -39,7 +49,8 @@ __all__ = [
 MPI_ID_DOMAIN: Final = b"ehcmpi-mpi-v1"
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 _INDEX_SEPARATOR: Final = b"\x1f"
-QR_PROTECT_LABEL: Final = b"ehcmpi qr protect key v1"
+DATA_KEY_MAGIC: Final = b"\xe5\x4b"
+_HEADER_SIZE: Final = len(DATA_KEY_MAGIC) + 8
 
 
 def diversification_factor(mpi_id: str) -> bytes:
@@ -74,12 +85,12 @@ def new_mpi_id(node_code: str) -> str:
     return sm3(material).hex().upper()
 
 
-def _derive_user_key(root: Sm4Ecb, mpi_id: str) -> bytes:
+def _derive_user_key(root: BlockCipher, mpi_id: str) -> bytes:
     factor = diversification_factor(mpi_id)
     return root.encrypt(factor + bytes(b ^ 0xFF for b in factor))
 
 
-def _ehc_id(root: Sm4Ecb, mpi_id: str, doc_type: str, doc_number: str) -> str:
+def _ehc_id(root: BlockCipher, mpi_id: str, doc_type: str, doc_number: str) -> str:
     block = _ehc_input(doc_type, doc_number)
     user_key = _derive_user_key(root, mpi_id)
     return Sm4Ecb(user_key).encrypt(block).hex().upper()
@@ -135,18 +146,58 @@ def _require_kind(kind: str) -> None:
         )
 
 
+def _header(key_id: str) -> bytes:
+    return DATA_KEY_MAGIC + bytes.fromhex(key_id)
+
+
 class SoftwareCryptoProvider:
-    """:class:`~ehcmpi.crypto.ports.CryptoProvider` backed by keys held in process memory."""
+    """:class:`~ehcmpi.crypto.ports.CryptoProvider` backed by keys held in process memory.
 
-    __slots__ = ("_data", "_index", "_key_id", "_protect", "_root")
+    ``ecb`` builds the cipher of the root and protect keys: :class:`Sm4Ecb` here; the PKCS#11
+    provider passes one whose key stays inside the token.
+    """
 
-    def __init__(self, keys: KeyMaterial) -> None:
+    __slots__ = (
+        "_data",
+        "_data_by_header",
+        "_data_header",
+        "_data_plain",
+        "_index",
+        "_info",
+        "_key_id",
+        "_protect",
+        "_root",
+        "_signing",
+    )
+
+    def __init__(
+        self,
+        keys: KeyMaterial,
+        *,
+        ecb: Callable[[bytes], BlockCipher] = Sm4Ecb,
+        provider: str = "software",
+    ) -> None:
         self._key_id = keys.key_id
-        self._root = Sm4Ecb(keys.root_key)
-        self._data = Sm4Gcm(keys.data_key)
+        self._root = ecb(keys.root_key)
         self._index = HmacSm3(keys.index_key)
-        # The QR protection key, derived from the root key until the key file holds its own.
-        self._protect = Sm4Ecb(hmac_sm3(keys.root_key, QR_PROTECT_LABEL)[:SM4_BLOCK_SIZE])
+        data = [(keys.data_key_id, keys.data_key)]
+        data += [(k.id, k.key) for k in reversed(keys.retired_data_keys)]
+        self._data = Sm4Gcm(keys.data_key)
+        plain = keys.data_key_id == keys.key_id
+        self._data_header = b"" if plain else _header(keys.data_key_id)
+        self._data_by_header = {_header(i): Sm4Gcm(k) for i, k in data if i != keys.key_id}
+        self._data_plain = next((Sm4Gcm(k) for i, k in data if i == keys.key_id), None)
+        protect = [keys.protect_key, *(k.key for k in reversed(keys.retired_protect_keys))]
+        self._protect = [ecb(key) for key in protect]
+        current = [keys.signing_key] if keys.signing_key else []
+        self._signing: list[SigningKey] = current + list(reversed(keys.retired_signing_keys))
+        self._info = PublicKeyInfo(
+            provider=provider,
+            key_id=keys.key_id,
+            data_key_ids=keys.data_key_ids,
+            protect_key_ids=keys.protect_key_ids,
+            signing_keys=tuple((k.id, sm2.public_key_pem(k.public_key)) for k in self._signing),
+        )
 
     @classmethod
     def from_keyfile(cls, path: pathlib.Path) -> Self:
@@ -165,15 +216,27 @@ class SoftwareCryptoProvider:
 
     def encrypt_field(self, plaintext: str, context: str) -> bytes:
         _require_context(context)
-        return self._data.encrypt(plaintext.encode("utf-8"), context.encode("utf-8"))
+        blob = self._data.encrypt(plaintext.encode("utf-8"), context.encode("utf-8"))
+        return self._data_header + blob if self._data_header else blob
 
     def decrypt_field(self, blob: bytes, context: str) -> str:
         _require_context(context)
-        plaintext = self._data.decrypt(blob, context.encode("utf-8"))
+        plaintext = self._open_field(blob, context.encode("utf-8"))
         try:
             return plaintext.decode("utf-8")
         except UnicodeDecodeError:
             raise CryptoError() from None
+
+    def _open_field(self, blob: bytes, aad: bytes) -> bytes:
+        rotated = self._data_by_header.get(blob[:_HEADER_SIZE])
+        if rotated is not None:
+            try:
+                return rotated.decrypt(blob[_HEADER_SIZE:], aad)
+            except CryptoError:
+                pass  # a first-key blob whose random nonce happens to look like a header
+        if self._data_plain is None:
+            raise CryptoError()
+        return self._data_plain.decrypt(blob, aad)
 
     def blind_index(self, kind: str, value: str) -> bytes:
         _require_kind(kind)
@@ -181,11 +244,56 @@ class SoftwareCryptoProvider:
 
     def qr_seal(self, block: bytes) -> bytes:
         _require_block(block)
-        return self._protect.encrypt(block)
+        return self._protect[0].encrypt(block)
 
     def qr_unseal(self, block: bytes) -> bytes:
         _require_block(block)
-        return self._protect.decrypt(block)
+        return self._protect[0].decrypt(block)
+
+    def qr_unseal_candidates(self, block: bytes) -> tuple[bytes, ...]:
+        _require_block(block)
+        return tuple(cipher.decrypt(block) for cipher in self._protect)
+
+    def _signing_key(self) -> SigningKey:
+        if not self._signing:
+            raise MissingKeyError(
+                "密钥集没有 SM2 签名密钥，请运行 `ehcmpi keys rotate --signing` "
+                "(the key set has no SM2 key pair; run `ehcmpi keys rotate --signing`)"
+            )
+        return self._signing[0]
+
+    def sm2_sign(self, data: bytes, user_id: bytes | str = DEFAULT_SM2_USER_ID) -> bytes:
+        key = self._signing_key()
+        return sm2.sm2_sign(key.private_key, key.public_key, data, user_id)
+
+    def sm2_verify(
+        self,
+        data: bytes,
+        signature: bytes,
+        public_key: bytes | str | None = None,
+        user_id: bytes | str = DEFAULT_SM2_USER_ID,
+    ) -> bool:
+        keys = [public_key] if public_key is not None else [k.public_key for k in self._signing]
+        return any(sm2.sm2_verify(sm2.load_public_key(k), data, signature, user_id) for k in keys)
+
+    def sm2_encrypt(self, plaintext: bytes, public_key: bytes | str | None = None) -> bytes:
+        target = self._signing_key().public_key if public_key is None else public_key
+        return sm2.sm2_encrypt(sm2.load_public_key(target), plaintext)
+
+    def sm2_decrypt(self, ciphertext: bytes) -> bytes:
+        self._signing_key()
+        for key in self._signing:
+            try:
+                return sm2.sm2_decrypt(key.private_key, ciphertext)
+            except CryptoError:
+                continue
+        raise CryptoError()
+
+    def sm2_public_key_pem(self) -> str:
+        return sm2.public_key_pem(self._signing_key().public_key)
+
+    def public_info(self) -> PublicKeyInfo:
+        return self._info
 
     def __repr__(self) -> str:
-        return f"SoftwareCryptoProvider(key_id={self._key_id!r})"
+        return f"{type(self).__name__}(key_id={self._key_id!r})"

@@ -1,16 +1,21 @@
-"""``ehcmpi keys init|show`` and ``ehcmpi db upgrade|current``."""
+"""``ehcmpi keys init|show|rotate|show-public`` and ``ehcmpi db upgrade|current``."""
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import stat
 
+import pytest
 import sqlalchemy as sa
 
-from ehcmpi.crypto.keys import init_keyfile
+from ehcmpi.crypto import sm2
+from ehcmpi.crypto.keys import init_keyfile, load_keyfile
+from ehcmpi.crypto.software import SoftwareCryptoProvider
 from ehcmpi.storage import migrate
 from tests.cli.support import ehcmpi, one_error_line, write_config
+from tests.crypto.softhsm import softhsm
 
 
 def test_keys_init_creates_a_private_file_that_show_describes_without_keys(
@@ -79,3 +84,98 @@ def test_keys_show_on_a_missing_file_is_one_line(tmp_path: pathlib.Path) -> None
     line = one_error_line(ehcmpi("keys", "show", "--file", tmp_path / "none.key"))
 
     assert "none.key" in line
+
+
+def _private_hex(path: pathlib.Path) -> list[str]:
+    doc = json.loads(path.read_text())
+    secrets = [doc[name] for name in ("root_key", "data_key", "index_key", "protect_key")]
+    secrets.append(doc["signing_key"]["private_key"])
+    for kind in ("data_keys", "protect_keys"):
+        secrets += [item["key"] for item in doc["retired"][kind]]
+    secrets += [item["private_key"] for item in doc["retired"]["signing_keys"]]
+    return [secret[:12].lower() for secret in secrets]
+
+
+def test_keys_rotate_keeps_the_key_set_and_show_public_prints_only_public_keys(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "ehcmpi.key"
+    before = init_keyfile(path)
+    ehc_id = SoftwareCryptoProvider(before).ehc_id("AB" * 32, "01", "11010020171225006X")
+
+    rotated = ehcmpi("keys", "rotate", "--file", path)
+    data_only = ehcmpi("keys", "rotate", "--file", path, "--data")
+    public = ehcmpi("keys", "show-public", "--file", path)
+
+    after = load_keyfile(path)
+    assert rotated.returncode == 0 and data_only.returncode == 0, rotated.stderr
+    assert "rotated: data, protect, signing" in rotated.stdout
+    assert "rotated: data\n" in data_only.stdout.replace(");", "\n")
+    assert after.key_id == before.key_id
+    assert SoftwareCryptoProvider(after).ehc_id("AB" * 32, "01", "11010020171225006X") == ehc_id
+    assert len(after.retired_data_keys) == 2 and len(after.retired_signing_keys) == 1
+    assert public.returncode == 0, public.stderr
+    assert f"key_id: {before.key_id}" in public.stdout
+    assert f"data keys: current {after.data_key_id}; retired " in public.stdout
+    assert public.stdout.count("-----BEGIN PUBLIC KEY-----") == 2
+    assert after.signing_key is not None
+    assert sm2.public_key_pem(after.signing_key.public_key) in public.stdout
+    output = (rotated.stdout + data_only.stdout + public.stdout + public.stderr).lower()
+    for secret in _private_hex(path):
+        assert secret not in output
+
+
+def test_keys_rotate_on_a_missing_file_is_one_line(tmp_path: pathlib.Path) -> None:
+    line = one_error_line(ehcmpi("keys", "rotate", "--file", tmp_path / "none.key"))
+    assert "none.key" in line and "ehcmpi keys init" in line
+
+
+def _hsm_config(tmp_path: pathlib.Path, key_file: pathlib.Path, pin_line: str) -> pathlib.Path:
+    hsm = softhsm()
+    extra = f"""[crypto]
+provider = "pkcs11"
+[crypto.pkcs11]
+library = "{hsm.library}"
+token_label = "{hsm.token}"
+{pin_line}
+kek_label = "cli-{os.urandom(4).hex()}"
+wrapped_key_file = "{tmp_path / "wrapped.json"}"
+"""
+    return write_config(tmp_path, key_file, extra)
+
+
+def test_keys_commands_with_the_hsm_provider(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    software = tmp_path / "software.key"
+    keys = init_keyfile(software)
+    monkeypatch.setenv("TEST_HSM_PIN", softhsm().pin)
+    config = _hsm_config(tmp_path, software, 'pin_env = "TEST_HSM_PIN"')
+
+    created = ehcmpi("keys", "init", "--config", config, "--from-keyfile", software)
+    shown = ehcmpi("keys", "show", "--config", config)
+    rotated = ehcmpi("keys", "rotate", "--config", config, "--signing")
+    public = ehcmpi("keys", "show-public", "--config", config)
+    again = ehcmpi("keys", "init", "--config", config, "--if-missing")
+
+    assert created.returncode == 0, created.stderr
+    assert f"key_id={keys.key_id}" in created.stdout and "imported" in created.stdout
+    wrapped = json.loads((tmp_path / "wrapped.json").read_text())
+    assert set(wrapped["root_key"]) == {"wrapped"}
+    assert "provider: pkcs11" in shown.stdout and f"key_id: {keys.key_id}" in shown.stdout
+    assert rotated.returncode == 0, rotated.stderr
+    assert public.stdout.count("-----BEGIN PUBLIC KEY-----") == 2
+    assert again.returncode == 0 and f"key_id={keys.key_id}" in again.stdout
+    output = (created.stdout + shown.stdout + rotated.stdout + public.stdout).lower()
+    for secret in _private_hex(software):
+        assert secret not in output
+
+
+def test_hsm_without_pin_or_with_a_wrong_pin_is_one_line(tmp_path: pathlib.Path) -> None:
+    key_file = tmp_path / "software.key"
+    no_pin = _hsm_config(tmp_path, key_file, 'pin_env = "NO_SUCH_PIN_VARIABLE"')
+    line = one_error_line(ehcmpi("keys", "show", "--config", no_pin))
+    assert "NO_SUCH_PIN_VARIABLE" in line
+    wrong = _hsm_config(tmp_path, key_file, 'pin = "000000"')
+    line = one_error_line(ehcmpi("keys", "init", "--config", wrong))
+    assert "PinIncorrect" in line and "000000" not in line

@@ -13,6 +13,7 @@ import pytest
 
 from ehcmpi.crypto.errors import KeyFileError
 from ehcmpi.crypto.keys import KeyMaterial, ensure_keyfile, init_keyfile, load_keyfile
+from ehcmpi.crypto.material import derived_protect_key
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 
@@ -22,7 +23,8 @@ def _mode(path: Path) -> int:
 
 
 def _key_hex(keys: KeyMaterial) -> list[str]:
-    raw = (keys.root_key, keys.data_key, keys.index_key)
+    raw = [keys.root_key, keys.data_key, keys.index_key, keys.protect_key]
+    raw += [keys.signing_key.private_key] if keys.signing_key else []
     return [key.hex() for key in raw] + [key.hex().upper() for key in raw]
 
 
@@ -47,14 +49,34 @@ def test_init_writes_the_documented_json(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
     keys = init_keyfile(path)
     doc = json.loads(path.read_text())
-    assert set(doc) == {"version", "key_id", "created", "root_key", "data_key", "index_key"}
-    assert doc["version"] == 1
-    assert doc["key_id"] == keys.key_id
+    assert set(doc) == {
+        "version",
+        "key_id",
+        "created",
+        "root_key",
+        "data_key",
+        "index_key",
+        "data_key_id",
+        "protect_key",
+        "protect_key_id",
+        "signing_key",
+        "retired",
+    }
+    assert doc["version"] == 2
+    assert doc["key_id"] == keys.key_id == doc["data_key_id"] == doc["protect_key_id"]
     assert len(keys.key_id) == 16 and int(keys.key_id, 16) >= 0
     assert datetime.fromisoformat(doc["created"]).tzinfo is not None
     assert bytes.fromhex(doc["root_key"]) == keys.root_key and len(keys.root_key) == 16
     assert bytes.fromhex(doc["data_key"]) == keys.data_key and len(keys.data_key) == 16
     assert bytes.fromhex(doc["index_key"]) == keys.index_key and len(keys.index_key) == 32
+    # a real protect key, not the version-1 derivation from the root key
+    assert bytes.fromhex(doc["protect_key"]) == keys.protect_key
+    assert keys.protect_key != derived_protect_key(keys.root_key)
+    assert keys.signing_key is not None
+    assert doc["signing_key"]["id"] == keys.key_id
+    assert bytes.fromhex(doc["signing_key"]["private_key"]) == keys.signing_key.private_key
+    assert bytes.fromhex(doc["signing_key"]["public_key"]) == keys.signing_key.public_key
+    assert doc["retired"] == {"data_keys": [], "protect_keys": [], "signing_keys": []}
 
 
 def test_init_then_load_round_trip(keyfile: Path) -> None:
@@ -237,8 +259,11 @@ def test_load_key_not_hex(keyfile: Path, value: object) -> None:
         load_keyfile(keyfile)
 
 
-def test_load_unsupported_version(keyfile: Path) -> None:
-    _rewrite(keyfile, version=2)
+@pytest.mark.parametrize("version", [0, 3, "2", None])
+def test_load_unsupported_version(keyfile: Path, version: object) -> None:
+    doc = json.loads(keyfile.read_text())
+    doc["version"] = version
+    keyfile.write_text(json.dumps(doc))
     with pytest.raises(KeyFileError, match=r"^不支持的密钥文件版本"):
         load_keyfile(keyfile)
 

@@ -141,3 +141,39 @@ def test_keyed_objects_hide_their_keys() -> None:
         text = repr(obj) + str(obj)
         assert key.hex() not in text.lower()
         assert "hidden" in text
+
+
+@pytest.mark.parametrize("length", [0, 1, 16, 33])
+def test_sm4_cbc_round_trip_with_pkcs7_padding(length: int) -> None:
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(length)
+    ciphertext = sm.sm4_cbc_encrypt(key, iv, data)
+    assert len(ciphertext) == (length // 16 + 1) * 16
+    assert sm.sm4_cbc_decrypt(key, iv, ciphertext) == data
+    assert sm.sm4_cbc_encrypt(key, os.urandom(16), data) != ciphertext
+
+
+def test_sm4_cbc_first_block_is_ecb_of_iv_xor_plaintext() -> None:
+    iv = os.urandom(16)
+    block = bytes(a ^ b for a, b in zip(iv, GBT32907_KEY, strict=True))
+    ciphertext = sm.sm4_cbc_encrypt(GBT32907_KEY, iv, GBT32907_KEY, pad=False)
+    assert ciphertext == sm.sm4_ecb_encrypt(GBT32907_KEY, block)
+    assert sm.sm4_cbc_decrypt(GBT32907_KEY, iv, ciphertext, pad=False) == GBT32907_KEY
+
+
+def test_sm4_cbc_bad_padding_or_length_is_a_crypto_error() -> None:
+    key, iv = os.urandom(16), os.urandom(16)
+    ciphertext = sm.sm4_cbc_encrypt(key, iv, b"0123456789")
+    for last in (b"\x00", b"\x11", b"\x03\x02"):  # not a PKCS#7 padding
+        bad = sm.sm4_cbc_encrypt(key, iv, (b"\x03" * 16)[: 16 - len(last)] + last, pad=False)
+        with pytest.raises(CryptoError):
+            sm.sm4_cbc_decrypt(key, iv, bad)
+    with pytest.raises(CryptoError):
+        sm.sm4_cbc_decrypt(key, iv, ciphertext[:-1])
+    with pytest.raises(CryptoError):
+        sm.sm4_cbc_decrypt(key, iv, b"")
+
+
+@pytest.mark.parametrize("length", [0, 12, 17])
+def test_sm4_cbc_rejects_wrong_iv_length(length: int) -> None:
+    with pytest.raises(ValueError, match="初始向量"):
+        sm.sm4_cbc_encrypt(GBT32907_KEY, b"i" * length, b"x")
