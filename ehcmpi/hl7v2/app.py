@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.model import SYSTEM_ACTOR, OutboxItem, SourceIdentifier
-from ehcmpi.hl7v2 import iti8, iti9, iti21
+from ehcmpi.hl7v2 import iti8, iti9, iti21, media_feed
 from ehcmpi.hl7v2.ack import DEFAULT_HEADER
 from ehcmpi.hl7v2.codec import Value, build
 from ehcmpi.hl7v2.dispatch import Dispatcher, Handler
@@ -26,6 +26,7 @@ from ehcmpi.terminology.systems import MPI_ID_SYSTEM
 def dispatcher(container: Container) -> Dispatcher:
     handlers: dict[tuple[str, str], Handler] = {}
     handlers.update(iti8.handlers(container.pix, container.domains))
+    handlers.update(media_feed.handlers(container))  # PID-3 social-security cards
     handlers.update(iti9.handlers(container.pix, container.domains))
     handlers.update(iti21.handlers(container.pdq, container.domains))
     return Dispatcher(container.audit, handlers)
