@@ -19,8 +19,15 @@ from ehcmpi.fhir.responses import FhirResponse, base_url
 router = APIRouter()
 STARTED = dt.datetime.now(dt.UTC).isoformat()
 #: The IHE actors this server implements (IHE ITI TF-1 PIXm §41, PDQm §38), for
-#: ``CapabilityStatement.instantiates``.
-IHE_ACTORS = ("https://profiles.ihe.net/ITI/PIXm/CapabilityStatement/IHE.PIXm.Manager",)
+#: ``CapabilityStatement.instantiates``: the canonicals of the IGs' actor statements (PIXm
+#: 3.1.0 ``IHE.PIXm.Manager``; PDQm 3.x names its supplier
+#: ``IHE.PDQm.PatientDemographicsSupplier``).
+IHE_ACTORS = (
+    "https://profiles.ihe.net/ITI/PIXm/CapabilityStatement/IHE.PIXm.Manager",
+    "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement/IHE.PDQm.PatientDemographicsSupplier",
+)
+#: ``CapabilityStatement.format``: the mime types and ``_format`` shorthands we read and write.
+FORMATS = ("application/fhir+json", "json", "application/fhir+xml", "xml")
 
 
 def _resource(cap: Capability) -> dict[str, Any]:
@@ -65,7 +72,7 @@ def capability_statement(base: str, capabilities: list[Capability]) -> dict[str,
         "software": {"name": "ehcmpi", "version": ehcmpi.__version__},
         "implementation": {"description": "ehcmpi patient master index", "url": base},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": list(FORMATS),
         "rest": [rest],
     }
 

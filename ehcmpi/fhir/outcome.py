@@ -6,6 +6,7 @@ the diagnostics text is Chinese first with English beside it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ehcmpi.core.errors import (
@@ -45,16 +46,34 @@ _EXPRESSIONS = {
 
 
 class FhirError(Exception):
-    """An error to answer with an OperationOutcome."""
+    """An error to answer with an OperationOutcome.
+
+    ``more`` are further (message, expression) issues of the same code, e.g. every element
+    a body fails validation on, so that a client can fix them all in one round.
+    """
 
     def __init__(
-        self, status: int, code: str, message: str, *, expression: str | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        expression: str | None = None,
+        more: Sequence[tuple[str, str | None]] = (),
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.expression = expression
+        self.more = tuple(more)
+
+    def outcome(self) -> dict[str, Any]:
+        body = operation_outcome(self.code, self.message, expression=self.expression)
+        for message, expression in self.more:
+            extra = operation_outcome(self.code, message, expression=expression)
+            body["issue"].extend(extra["issue"])
+        return body
 
     @classmethod
     def from_domain(cls, error: DomainError) -> FhirError:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fhir.resources.R4B.patient import Patient
-from pydantic import ValidationError
-
 from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import (
     Address,
@@ -28,6 +25,7 @@ from ehcmpi.core.model import (
     SourceIdentifier,
 )
 from ehcmpi.fhir.outcome import FhirError
+from ehcmpi.fhir.validation import validate_resource
 from ehcmpi.terminology.document_types import DOCUMENT_TYPES
 from ehcmpi.terminology.errors import UnknownCodeError
 from ehcmpi.terminology.gender import GENDERS, gender_from_fhir, gender_to_fhir
@@ -63,18 +61,9 @@ def _invalid(message: str, expression: str) -> FhirError:
 
 
 def parse_patient(body: Any) -> dict[str, Any]:
-    """Validate a Patient body with ``fhir.resources`` (R4B); 400/422 OperationOutcome."""
-    if not isinstance(body, dict) or body.get("resourceType") != "Patient":
-        raise FhirError(400, "structure", "请求体必须是 Patient 资源 (body must be a Patient)")
-    try:
-        Patient.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise _invalid(
-            f"Patient 资源无效 (invalid Patient): {where}: {first['msg']}", where
-        ) from None
-    return body
+    """Validate a Patient body with ``fhir.resources`` (R4B): 400 OperationOutcome naming the
+    element (FHIRPath in ``expression``) when it is not a valid Patient."""
+    return validate_resource(body, "Patient")
 
 
 def _identifier_type(identifier: dict[str, Any]) -> str | None:
@@ -282,4 +271,7 @@ def patient_resource(p: PatientRecord) -> dict[str, Any]:
         resource["birthDate"] = d.birth_date.isoformat()
     if d.addresses:
         resource["address"] = [_address_out(a) for a in d.addresses]
+    if p.status is PatientStatus.MERGED and p.parent_id:  # FHIR R4 Patient "dup-records"
+        other = {"reference": f"Patient/{p.parent_id}"}
+        resource["link"] = [{"other": other, "type": "replaced-by"}]
     return resource

@@ -21,9 +21,26 @@ _NAMES = (
     "京族", "塔塔尔族", "独龙族", "鄂伦春族", "赫哲族", "门巴族", "珞巴族", "基诺族",
 )  # fmt: skip
 
+# The romanized names of the standard (its 罗马字母拼写), in the same order: the names an
+# English text uses.
+_ROMAN = (
+    "Han", "Mongol", "Hui", "Zang", "Uygur", "Miao", "Yi", "Zhuang",
+    "Buyei", "Chosen", "Man", "Dong", "Yao", "Bai", "Tujia", "Hani",
+    "Kazak", "Dai", "Li", "Lisu", "Va", "She", "Gaoshan", "Lahu",
+    "Sui", "Dongxiang", "Naxi", "Jingpo", "Kirgiz", "Tu", "Daur", "Mulao",
+    "Qiang", "Blang", "Salar", "Maonan", "Gelao", "Xibe", "Achang", "Pumi",
+    "Tajik", "Nu", "Uzbek", "Russ", "Ewenki", "Deang", "Bonan", "Yugur",
+    "Gin", "Tatar", "Derung", "Oroqen", "Hezhen", "Monba", "Lhoba", "Jino",
+)  # fmt: skip
+
 ETHNICITIES: Mapping[str, str] = MappingProxyType(
     {f"{number:02d}": name for number, name in enumerate(_NAMES, start=1)}
     | {"97": "其他", "98": "外国血统中国籍人士"}
+)
+#: GB/T 3304 code → romanized name (97, 98: English descriptions).
+ETHNICITIES_ROMAN: Mapping[str, str] = MappingProxyType(
+    {f"{number:02d}": name for number, name in enumerate(_ROMAN, start=1)}
+    | {"97": "Other", "98": "Chinese citizens of foreign origin"}
 )
 
 

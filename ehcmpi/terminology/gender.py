@@ -21,15 +21,16 @@ class Gender:
     code: str
     name_zh: str
     fhir: str
+    name_en: str = ""
 
 
 _ROWS = (
-    Gender("0", "未知的性别", "unknown"),
-    Gender("1", "男性", "male"),
-    Gender("2", "女性", "female"),
-    Gender("5", "女性改(变)为男性", "male"),
-    Gender("6", "男性改(变)为女性", "female"),
-    Gender("9", "未说明的性别", "unknown"),
+    Gender("0", "未知的性别", "unknown", "Unknown sex"),
+    Gender("1", "男性", "male", "Male"),
+    Gender("2", "女性", "female", "Female"),
+    Gender("5", "女性改(变)为男性", "male", "Female changed to male"),
+    Gender("6", "男性改(变)为女性", "female", "Male changed to female"),
+    Gender("9", "未说明的性别", "unknown", "Not stated"),
 )
 
 GENDERS: Mapping[str, Gender] = MappingProxyType({row.code: row for row in _ROWS})

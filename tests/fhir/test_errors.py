@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from ehcmpi.bootstrap import build
+from ehcmpi.bootstrap import Container, build
 from ehcmpi.fhir.app import create_app
 from ehcmpi.settings import load_settings
 from ehcmpi.storage.engine import create_database_engine
@@ -27,7 +28,7 @@ def test_an_unknown_route_is_404_operation_outcome(http: httpx.Client) -> None:
 
 
 def test_a_method_the_server_does_not_offer_is_405(http: httpx.Client) -> None:
-    response = http.delete("/Patient/ABC")
+    response = http.delete("/metadata")
 
     assert response.status_code == 405
     assert response.json()["resourceType"] == "OperationOutcome"
@@ -72,3 +73,54 @@ def test_a_500_keeps_the_clients_connection_usable(broken_server: str) -> None:
 
     assert failed.status == 500
     assert after.status == 200
+
+
+def test_a_body_invalid_per_the_fhir_model_is_400_naming_every_element(
+    http: httpx.Client, container: Container
+) -> None:
+    body = chinese_patient()
+    body["birthDate"] = "1985-02-30"
+    body["telecom"] = {"system": "phone", "value": "13800138000"}  # must be an array
+    body["identifier"][0]["period"] = {"start": "yesterday"}
+
+    response = http.post("/Patient", json=body)
+
+    assert response.status_code == 400
+    issues = response.json()["issue"]
+    assert {i["code"] for i in issues} == {"invalid"}
+    where = {i["expression"][0] for i in issues}
+    assert {"Patient.birthDate", "Patient.telecom", "Patient.identifier[0].period.start"} <= where
+    with container.uow() as uow:
+        assert uow.patients.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    [
+        (b"[1, 2]", "structure", "resourceType"),
+        (b'{"name": "zhang"}', "structure", "resourceType"),
+        (b'{"resourceType": "Martian"}', "not-supported", "Martian"),
+        (b'{"resourceType": "Patient", "nickname": "W"}', "invalid", "Patient.nickname"),
+        (b"", "structure", "JSON"),
+    ],
+)
+def test_a_body_that_is_no_fhir_resource_is_400(
+    http: httpx.Client, body: bytes, code: str, words: str
+) -> None:
+    # $match takes a Parameters or a bare Patient: the shared reader alone judges the body.
+    response = http.post("/Patient/$match", content=body, headers={"Content-Type": FHIR_JSON})
+
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["code"] == code
+    assert words in response.text
+
+
+def test_a_500_in_xml_when_xml_was_asked_for(broken_server: str) -> None:
+    response = httpx.get(f"{broken_server}/Patient", params={"name": "zhang", "_format": "xml"},
+                         timeout=10)  # fmt: skip
+
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/fhir+xml")
+    outcome = OperationOutcome.model_validate_xml(response.content)
+    assert outcome.issue[0].code == "exception"
+    assert "sqlite" not in response.text

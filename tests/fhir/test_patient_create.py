@@ -223,21 +223,24 @@ def test_a_body_that_is_not_a_patient_is_400(http: httpx.Client) -> None:
     assert "Patient" in diagnostics(response.json())
 
 
-def test_an_invalid_fhir_date_is_422(http: httpx.Client, container: Container) -> None:
+def test_an_invalid_fhir_date_is_400_naming_the_element(
+    http: httpx.Client, container: Container
+) -> None:
     body = chinese_patient()
     body["birthDate"] = "1990-13-01"
 
     response = _post(http, body)
 
-    assert response.status_code == 422
+    assert response.status_code == 400  # invalid per the FHIR model (FHIR R4 §3.1.0.4)
     assert "birthDate" in diagnostics(response.json())
+    assert response.json()["issue"][0]["expression"] == ["Patient.birthDate"]
     assert _count(container) == 0
 
 
-def test_a_non_json_content_type_is_415(http: httpx.Client) -> None:
+def test_a_content_type_neither_json_nor_xml_is_415(http: httpx.Client) -> None:
     response = http.post(
-        "/Patient", content=b"<Patient xmlns='http://hl7.org/fhir'/>",
-        headers={"Content-Type": "application/fhir+xml"},
+        "/Patient", content=b"resourceType=Patient",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     )  # fmt: skip
 
     assert response.status_code == 415
@@ -264,12 +267,10 @@ def test_an_identifier_of_an_unconfigured_system_is_422(
     assert _count(container) == 0
 
 
-def test_asking_for_xml_is_406(http: httpx.Client) -> None:
-    read = http.get("/metadata", headers={"Accept": "application/fhir+xml"})
-    create = http.post(
-        "/Patient", json=chinese_patient(), headers={"Accept": "application/fhir+xml"}
-    )
-    by_format = http.get("/metadata", params={"_format": "xml"})
+def test_asking_for_a_format_other_than_json_or_xml_is_406(http: httpx.Client) -> None:
+    read = http.get("/metadata", headers={"Accept": "text/turtle"})
+    create = http.post("/Patient", json=chinese_patient(), headers={"Accept": "text/html"})
+    by_format = http.get("/metadata", params={"_format": "ttl"})
 
     assert (read.status_code, create.status_code, by_format.status_code) == (406, 406, 406)
     assert read.json()["resourceType"] == "OperationOutcome"
