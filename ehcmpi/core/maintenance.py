@@ -154,6 +154,11 @@ class MaintenanceService:
             call.target, call.detail = mpi_id, reason
             current = self._load(uow, mpi_id)
             _require_active(current)
+            if current.status is PatientStatus.MERGED:  # its survivor answers for it
+                raise ConflictError(
+                    f"患者索引 {mpi_id} 已合并到 {current.parent_id} (index merged into "
+                    f"{current.parent_id}; cancel that one)"
+                )
             flags = (*current.data_quality, f"cancelled:{reason.strip()}")
             updated = self._save(
                 uow,

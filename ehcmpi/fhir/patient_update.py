@@ -4,7 +4,8 @@ The body's demographics replace the stored ones; the old values stay in the vers
 Documents in the body that the record lacks are added — the first valid one issues the EHC ID
 of a record that had none (§5.1.6 step 4–5).  ``If-Match: W/"n"`` makes the update
 conditional on version n: a stale version answers 412 Precondition Failed and changes
-nothing.  Updating a cancelled index answers 409.
+nothing.  Updating a cancelled index answers 409.  Every version is kept: ``GET
+/Patient/{id}/_history`` lists them and ``/_history/{vid}`` reads one (``versioned-update``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_create import read_json
+from ehcmpi.fhir.patient_read import version_headers
 from ehcmpi.fhir.patient_resource import parse_patient, patient_resource, registration_request
 from ehcmpi.fhir.responses import FhirResponse
 
@@ -28,7 +30,7 @@ router = APIRouter()
 CAPABILITY = Capability(
     "Patient",
     (Interaction("update", "患者基本信息维护 (maintain demographics); If-Match"),),
-    extra={"versioning": "versioned", "updateCreate": False},
+    extra={"versioning": "versioned-update", "updateCreate": False},
 )
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
@@ -70,4 +72,4 @@ async def update_patient(patient_id: str, request: Request) -> FhirResponse:
             "院内标识不能通过更新添加，请用注册 (add hospital identifiers by registration)",
         )  # fmt: skip
     patient = await run_in_threadpool(_update, wired, patient_id, update, actor(request), version)
-    return FhirResponse(patient_resource(patient), headers={"ETag": f'W/"{patient.version}"'})
+    return FhirResponse(patient_resource(patient), headers=version_headers(patient))

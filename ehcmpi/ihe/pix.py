@@ -11,6 +11,9 @@ numbered in ``conformance/RULES.md``:
   into the surviving one's, then the subsumed source record is removed, so that the "old" id is
   never referenced again (TF-2 3.8.4.2.3).
 - ``cross_references`` — ITI-9 (RULES 5–10) and ITI-83 (RULES 24–25).
+- ``owner`` / ``remove`` — PIXm ITI-104 (RULES 26): the golden record a source identifier is
+  linked to (the match of a conditional update or delete), and Remove Patient: the source
+  record is deleted, so that ITI-83 and ITI-9 never return the identifier again.
 
 Publication policy (RULES 10, 25): only source records linked as MATCH are published; a
 POSSIBLE_MATCH waiting for review is not.  A golden record merged away (guideline §4.1.1
@@ -29,6 +32,7 @@ from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.errors import ConflictError
 from ehcmpi.core.linking import Linker
 from ehcmpi.core.links import LinkEvent, LinkOrigin, LinkState, SourceRecord
+from ehcmpi.core.maintenance import save_version
 from ehcmpi.core.merge import MergeService
 from ehcmpi.core.model import (
     SYSTEM_ACTOR,
@@ -220,7 +224,12 @@ class PixManager:
     # -- ITI-8 / ITI-30 A40 merge -----------------------------------------------------------
 
     def merge(
-        self, surviving: SourceIdentifier, subsumed: SourceIdentifier, actor: Actor
+        self,
+        surviving: SourceIdentifier,
+        subsumed: SourceIdentifier,
+        actor: Actor,
+        *,
+        transaction: str = "ITI-8 A40",
     ) -> PatientRecord:
         """Merge ``subsumed`` (MRG-1) into ``surviving`` (PID-3): ITI-8/ITI-30 A40, RULES 15.
 
@@ -250,12 +259,49 @@ class PixManager:
                     f"{subsumed.value}",
                 )
             kept = uow.links.get_source(surviving)
-            reason = f"ITI-8 A40: {subsumed.value} -> {surviving.value}"
+            reason = f"{transaction}: {subsumed.value} -> {surviving.value}"
             if kept is None:
                 mpi_id = self._rename(uow, old, surviving, actor, reason)
             else:
                 mpi_id = self._subsume(uow, kept, old, actor, reason)
             patient = self._linker.refresh(uow, _reload(uow, mpi_id), actor)
+            self._linker.notifier.changed(uow, patient.mpi_id)  # ITI-10 (RULES 16)
+            call.target = patient.mpi_id
+            uow.commit()
+            return patient
+
+    # -- PIXm ITI-104 -----------------------------------------------------------------------
+
+    def owner(self, identifier: SourceIdentifier) -> str | None:
+        """The golden record a source identifier (configured domain) is linked to, or None:
+        what an ITI-104 conditional update or delete matches (RULES 26)."""
+        self._require_domain(identifier)
+        with self._uow() as uow:
+            return uow.patients.find_by_source(identifier)
+
+    def remove(self, identifier: SourceIdentifier, actor: Actor) -> PatientRecord | None:
+        """ITI-104 Remove Patient (PIXm 2:3.104.4.3.3, RULES 26): delete the source record.
+
+        It is never returned to a PIX query again (an UNLINK event stays as history); the
+        golden record, which may hold documents, an EHC ID and other systems' ids, stays and
+        gets a version without it, survivorship and an ITI-10 notification.  Returns the
+        golden record; None when the identifier was not held (nothing to remove).
+        """
+        with self._audit.call(actor, "pix-remove") as call, self._uow(write=True) as uow:
+            call.detail = f"{identifier.system}|{identifier.value}"
+            self._require_domain(identifier)
+            source = uow.links.get_source(identifier)
+            if source is None or not uow.links.remove_source(identifier):
+                return None
+            reason = f"ITI-104 remove: {identifier.value}"
+            self._event(uow, "UNLINK", identifier, source.mpi_id, LinkState.NO_MATCH, actor,
+                        reason)  # fmt: skip
+            current = _reload(uow, source.mpi_id)
+            kept = tuple(s for s in current.source_ids if s != identifier)
+            patient = save_version(uow, current, current.with_changes(source_ids=kept),
+                                   "remove-source", actor, self._clock())  # fmt: skip
+            if patient.status is PatientStatus.ACTIVE:
+                patient = self._linker.refresh(uow, patient, actor)
             self._linker.notifier.changed(uow, patient.mpi_id)  # ITI-10 (RULES 16)
             call.target = patient.mpi_id
             uow.commit()

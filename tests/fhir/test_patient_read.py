@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from email.utils import parsedate_to_datetime
+
 import httpx
 import pytest
 from fhirpy import SyncFHIRClient
@@ -42,6 +45,18 @@ def test_read_carries_the_version_as_etag(http: httpx.Client) -> None:
     assert response.headers["content-type"].startswith(FHIR_JSON)
     assert response.headers["etag"] == 'W/"1"'
     assert response.json()["meta"]["versionId"] == "1"
+
+
+def test_read_carries_the_last_update_time(http: httpx.Client) -> None:
+    created = _create(http)
+
+    response = http.get(f"/Patient/{created['id']}")
+
+    updated = dt.datetime.fromisoformat(response.json()["meta"]["lastUpdated"])
+    assert updated.tzinfo is not None
+    assert abs(dt.datetime.now(dt.UTC) - updated) < dt.timedelta(minutes=5)
+    modified = parsedate_to_datetime(response.headers["last-modified"])
+    assert modified == updated.replace(microsecond=0)
 
 
 def test_an_unknown_id_is_404_operation_outcome(http: httpx.Client, fhir: SyncFHIRClient) -> None:

@@ -56,6 +56,24 @@ def test_update_bumps_the_version_and_keeps_identifiers(
     assert [v.snapshot.demographics.name for v in history] == ["张伟", "张伟明"]
 
 
+def test_the_old_version_stays_readable_and_metadata_says_versioned_update(
+    http: httpx.Client,
+) -> None:
+    created = _create(http)
+    updated = http.put(f"/Patient/{created['id']}", json=_renamed(created, "张伟明"))
+
+    old = http.get(f"/Patient/{created['id']}/_history/1")
+
+    assert "last-modified" in updated.headers
+    assert old.status_code == 200 and old.json()["name"][0]["text"] == "张伟"
+    statement = http.get("/metadata").json()
+    (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    assert patient["versioning"] == "versioned-update"
+    assert patient["readHistory"] is True
+    assert patient["conditionalUpdate"] is True and patient["conditionalDelete"] == "single"
+    assert {"vread", "history-instance", "delete"} <= {i["code"] for i in patient["interaction"]}
+
+
 def test_a_stale_if_match_is_412_and_changes_nothing(http: httpx.Client) -> None:
     created = _create(http)
     http.put(f"/Patient/{created['id']}", json=_renamed(created, "张伟明"))
