@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import procstat
+import search_workload
 import workload
 
 FOUND = b'"total":1,'
+NOTHING = b'"total":0,'  # a search about a registered patient that finds nobody is a miss
 
 
 class HttpConnection(asyncio.Protocol):
@@ -130,6 +132,8 @@ def _requests(job: dict[str, Any], host: str) -> tuple[list[int], list[bytes]]:
         return indexes, [workload.register_request(i, host) for i in indexes]
     rng = random.Random(job.get("seed", 1))
     indexes = [pick(rng, job["ranges"]) for _ in range(job["max_requests"])]
+    if job["kind"] == "search":
+        return indexes, [search_workload.search_request(i, k, host) for k, i in enumerate(indexes)]
     return indexes, [workload.lookup_request(i, host) for i in indexes]
 
 
@@ -148,7 +152,7 @@ async def _client(
     tally: Tally,
     clock: dict[str, float],
 ) -> None:
-    is_lookup = job["kind"] == "lookup"
+    is_lookup = job["kind"] in ("lookup", "search")  # rendered requests are sent in a loop
     rate = job.get("rate")
     while True:
         k = next(work)
@@ -180,8 +184,13 @@ async def _client(
         tally.last_done = max(tally.last_done, done)
         if not ok:
             tally.errors += 1
-        elif is_lookup and FOUND not in body:
+        elif _missed(job["kind"], body):
             tally.misses += 1
+
+
+def _missed(kind: str, body: bytes) -> bool:
+    """A lookup that did not find its one patient, a search that found nobody."""
+    return (kind == "lookup" and FOUND not in body) or (kind == "search" and NOTHING in body)
 
 
 def percentile(ordered: list[float], q: float) -> float:

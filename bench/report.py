@@ -72,6 +72,8 @@ def table(results: dict[str, Any]) -> str:
             w = f", {s['http_workers']} workers" if s["http_workers"] > 1 else ""
             at = f"{s['patients']:,}"
             lines.append(_row(name, f"HTTP lookup, 32 conns{w}", s["lookup"], at))
+            if "search" in s:
+                lines.append(_row(name, f"HTTP search (PDQm mix), 32 conns{w}", s["search"], at))
             if "register" in s:
                 lines.append(_row(name, f"HTTP register, 32 conns{w}", s["register"], at))
             if s["seeded"]:
@@ -160,7 +162,7 @@ def _all_phases(out: dict[str, Any]) -> list[dict[str, Any]]:
     if "uvicorn_workers" in out:
         found += [out["uvicorn_workers"]["register"], out["uvicorn_workers"]["lookup"]]
     for s in out.get("scale", []):
-        found += [s[k] for k in ("lookup", "register") if k in s]
+        found += [s[k] for k in ("lookup", "register", "search") if k in s]
     return found
 
 

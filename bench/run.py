@@ -10,7 +10,8 @@ For each backend, on a database of its own (created and dropped here) with its o
    random order — closed loop (maximum throughput), then open loop at a fixed offered rate;
 3. optionally (``--uvicorn-workers N``) the same app under ``uvicorn --workers N``;
 4. lookups at scale (``--sizes``, default 1,000,000 on PostgreSQL): the database is seeded
-   directly (``seed.py``), then lookups (and new registrations) are measured again with
+   directly (``seed.py``), then lookups, PDQm searches (``search_workload.py``; query plans:
+   ``search_bench.py``) and new registrations are measured again with
    ``http_workers = --workers``.
 
 Prints a table and writes ``bench/results/latest.json``.  The load generator runs on the
@@ -40,7 +41,7 @@ from report import CONNECTIONS, TARGETS, log, meta, table, verdicts
 from ehcmpi.storage.engine import create_database_engine
 
 RESULTS = stack.BENCH_DIR / "results"
-MAX_RENDER_RATE = {"register": 4000, "lookup": 8000}  # requests rendered per second of phase
+MAX_RENDER_RATE = {"register": 4000, "lookup": 8000, "search": 2000}  # rendered per second
 
 
 # --- one HTTP phase ------------------------------------------------------------------------
@@ -76,6 +77,8 @@ class Phases:
         }
         if kind == "lookup":
             spec["max_requests"] = min(spec["max_requests"], 200_000)
+        if kind == "search":
+            spec["max_requests"] = min(spec["max_requests"], 50_000)
         log(f"{self.backend.name}: {label} ({duration:g}s + {args.warmup:g}s warm-up)")
         profiler = self._profiler(server, label, duration) if args.profile else None
         done = subprocess.run(
@@ -310,6 +313,11 @@ def run_scale(
             entry["lookup"] = phases.load(
                 server, "lookup", f"HTTP lookup at {count:,} patients{suffix}",
                 ranges=[[0, seeded]], seed=4,
+            )  # fmt: skip
+            # PDQm ITI-78 searches (bench/search_workload.py) about seeded patients.
+            entry["search"] = phases.load(
+                server, "search", f"HTTP search at {count:,} patients{suffix}",
+                ranges=[[0, seeded]], seed=5,
             )  # fmt: skip
             if not args.no_scale_register:
                 entry["register"] = phases.load(

@@ -1,184 +1,196 @@
-"""``GET /fhir/Patient?…``: search (§4.1.2 索引查询: 精准查询 and 模糊查询).
+"""``GET /fhir/Patient?…`` and ``POST /fhir/Patient/_search``: PDQm Mobile Patient Demographics
+Query (IHE ITI-78, RULES.md 27; FHIR R4 http §3.1.0.8 search, search §3.1.1) and the guideline's
+索引查询 (§4.1.2 精准查询 by identifier, 模糊查询 by demographics).
 
-``identifier=system|value`` (comma = OR) finds a patient by any identifier: document, EHC ID,
-master-index ID, archive number or a configured hospital domain; an identifier system that is
-none of these answers 404 (as IHE PDQm does for an unknown domain).  ``name`` (Chinese
-characters or pinyin, prefix), ``birthdate`` (a full date), ``gender``, ``telecom`` and
-``_count`` narrow or fuzzy-search.  Parameters are ANDed; an unsupported one is refused with
-400 rather than silently ignored, and so is a repeated one (FHIR would AND its values, which
-none of these parameters supports; comma-separated values are ORed).  Cancelled patients are
-not returned.
+The FHIR twin of HL7 v2 ITI-21: both answer from ``PdqSupplier`` (``ihe.pdq``), one SQL
+statement per page.  Parameters: ``search_params`` (``_id, active, family, given, name,
+identifier, telecom, birthdate, gender, address, address-city|state|postalcode|country``,
+``:exact``/``:contains``, AND/OR, ``_count``).  Answers:
+
+- 200 Bundle ``searchset`` (PDQm Cases 1 and 3): ``total`` counts every match, the ``self``
+  link shows the parameters applied (ignored ones left out), ``first``/``next``/``previous``
+  carry a keyset pointer (``_page``), so paging keeps working while patients are registered;
+- ``identifier=system|`` (Case 2): only patients with an identifier in those domains, showing
+  only those identifiers;
+- a domain this server is not an authority for, as ``system|`` or ``system|value`` (Case 4):
+  404 with an OperationOutcome issue warning / ``not-found`` "targetSystem not found";
+- deprecated records (Case 6): left out unless the query says ``active=false`` (cancelled and
+  merged ones, a merged one with its ``replaced-by`` link) or ``active=true,false``;
+- 400 for a value or page pointer that cannot be read and for a search without any criterion;
+  415 for a ``_search`` body that is not ``application/x-www-form-urlencoded``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
-from ehcmpi.bootstrap import Container
-from ehcmpi.core.model import Actor, FuzzyQuery, PatientRecord, PatientStatus
-from ehcmpi.core.query import MAX_FUZZY_RESULTS
+from ehcmpi.core.search import Field, IdentifierValue, PatientSearch
 from ehcmpi.fhir.capability import Capability, Interaction, SearchParam
 from ehcmpi.fhir.context import actor, container
-from ehcmpi.fhir.outcome import FhirError
-from ehcmpi.fhir.patient_resource import SERVER_ASSIGNED, patient_resource
+from ehcmpi.fhir.outcome import FhirError, operation_outcome
+from ehcmpi.fhir.patient_resource import patient_resource
 from ehcmpi.fhir.responses import FhirResponse, base_url
-from ehcmpi.terminology.errors import UnknownCodeError
-from ehcmpi.terminology.gender import gender_from_fhir
-from ehcmpi.terminology.pinyin import has_cjk, pinyin_key
-from ehcmpi.terminology.systems import document_type_for_system
+from ehcmpi.fhir.search_params import MAX_COUNT, ParsedSearch, parse
+from ehcmpi.ihe.pdq import SearchPage
+from ehcmpi.ihe.pix import recognised_systems
+from ehcmpi.ihe.results import PixError
+from ehcmpi.terminology.systems import ARCHIVE_NUMBER_SYSTEM
 
 router = APIRouter()
-SUPPORTED = frozenset({"identifier", "name", "birthdate", "gender", "telecom", "_count", "_format"})
-DEFAULT_COUNT = 50
+_STRING = "字符串：默认前缀匹配，:exact 精确，:contains 包含 (prefix; :exact, :contains)"
+_NAME = "汉字或拼音 (characters or pinyin); 不支持 :contains (no :contains)"
 CAPABILITY = Capability(
     "Patient",
-    (Interaction("search-type"),),
     (
-        SearchParam(
-            "identifier", "token", "system|value: 证件、电子健康卡 ID、主索引 ID、档案号或院内标识"
+        Interaction(
+            "search-type",
+            "GET [base]/Patient?… 或 POST [base]/Patient/_search (表单); 重复参数为且，逗号为或 "
+            "(IHE PDQm ITI-78: repeated parameters AND, commas OR; unknown parameters are "
+            "ignored unless Prefer: handling=strict)",
         ),
-        SearchParam("name", "string", "姓名前缀，汉字或拼音 (name prefix, characters or pinyin)"),
-        SearchParam("birthdate", "date", "出生日期 YYYY-MM-DD"),
-        SearchParam("gender", "token", "male | female | other | unknown"),
-        SearchParam("telecom", "token", "电话号码 (exact phone number)"),
-        SearchParam("_count", "number"),
+    ),
+    (
+        SearchParam("_id", "token", "主索引 ID (master-index ID)"),
+        SearchParam("active", "token", "true | false; 缺省只返回有效索引 (default: active only)"),
+        SearchParam("family", "string", f"姓 (family name), {_NAME}; :exact"),
+        SearchParam("given", "string", f"名 (given name), {_NAME}; :exact"),
+        SearchParam("name", "string", f"姓名或名 (whole or given name); {_STRING}"),
+        SearchParam(
+            "identifier",
+            "token",
+            "system|value、value 或 system| (只返回该域标识 / domains to return); 证件、电子健康卡 "
+            "ID、主索引 ID、档案号或院内标识",
+        ),
+        SearchParam("telecom", "token", "[phone|]电话号码 (phone number, exact)"),
+        SearchParam(
+            "birthdate", "date", "[eq|ne|lt|gt|le|ge|sa|eb|ap]YYYY[-MM[-DD]] 出生日期 (birth date)"
+        ),
+        SearchParam("gender", "token", "male | female | other | unknown, 或 GB/T 2261.1 代码"),
+        SearchParam("address", "string", f"地址任一部分 (any address part); {_STRING}"),
+        SearchParam("address-city", "string", f"城市 (city); {_STRING}"),
+        SearchParam("address-state", "string", f"省 (state); {_STRING}"),
+        SearchParam("address-postalcode", "string", f"邮编 (postal code); {_STRING}"),
+        SearchParam("address-country", "string", f"国家 (country); {_STRING}"),
+        SearchParam(
+            "_count", "number", f"每页条数，最多 {MAX_COUNT} (page size, at most {MAX_COUNT})"
+        ),
     ),
 )
+#: The parameters the server acts on (``_format`` is general, not a search parameter).
+SUPPORTED = frozenset(p.name for p in CAPABILITY.search_params) | {"_format"}
+FORM = "application/x-www-form-urlencoded"
 
 
-def _bad(message: str, where: str) -> FhirError:
-    return FhirError(400, "invalid", message, expression=where)
+@router.get("/Patient", summary="Search patients (PDQm ITI-78; 精准查询 / 模糊查询)")
+def search_patients(request: Request) -> FhirResponse:
+    return _search(request, request.query_params.multi_items())
 
 
-def _known_system(wired: Container, system: str) -> bool:
-    return (
-        system in SERVER_ASSIGNED
-        or document_type_for_system(system) is not None
-        or wired.domains.by_system(system) is not None
-    )
+@router.post("/Patient/_search", summary="Search patients with a form body (PDQm ITI-78)")
+async def search_patients_post(request: Request) -> FhirResponse:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != FORM:
+        raise FhirError(415, "not-supported", f"_search 的请求体须为 {FORM} (body must be {FORM})")
+    try:
+        form = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise FhirError(400, "invalid", "请求体须为 UTF-8 (body must be UTF-8)") from None
+    pairs = [*request.query_params.multi_items(), *form]
+    return await run_in_threadpool(_search, request, pairs)
 
 
-def _by_identifier(wired: Container, param: str, who: Actor) -> dict[str, PatientRecord]:
-    found: dict[str, PatientRecord] = {}
-    for token in param.split(","):
-        system, sep, value = token.partition("|")
-        if not sep or not system or not value:
-            raise _bad(
-                f"identifier 须为 system|value 格式 (expected system|value): {token}", "identifier"
-            )
-        if not _known_system(wired, system):
-            raise FhirError(
-                404, "not-found", f"未知的标识域 '{system}' (unknown identifier domain)"
-            )
-        patient = wired.query.find(system, value, who)
-        if patient is not None:
-            found[patient.mpi_id] = patient
-    return found
+def _search(request: Request, pairs: list[tuple[str, str]]) -> FhirResponse:
+    parsed = parse(pairs, strict=_strict(request))
+    wired = container(request)
+    known = recognised_systems(wired.domains) | {ARCHIVE_NUMBER_SYSTEM}
+    unknown = [s for s in _identifier_systems(parsed) if s not in known]
+    if unknown:
+        return _domain_not_found(f"未知的标识域 (targetSystem not found): {', '.join(unknown)}")
+    search = PatientSearch(tuple(parsed.conditions))
+    try:
+        page = wired.pdq.query(
+            None if search.is_empty() and parsed.page else search,
+            parsed.targets or None,
+            parsed.count,
+            parsed.page,
+            actor=actor(request),
+        )
+    except PixError as exc:
+        if exc.kind == "unknown_target_domain":
+            return _domain_not_found(exc.message)
+        where = "_page" if parsed.page else None
+        raise FhirError(400, "invalid", exc.message, expression=where) from None
+    return FhirResponse(_bundle(request, parsed, page))
 
 
-def _fuzzy(params: dict[str, str], count: int) -> FuzzyQuery | None:
-    gender = None
-    if "gender" in params:
-        try:
-            gender = gender_from_fhir(params["gender"])
-        except UnknownCodeError:
-            raise _bad(f"gender 无效 (invalid gender): {params['gender']}", "gender") from None
-    birth = None
-    if "birthdate" in params:
-        raw = params["birthdate"].removeprefix("eq")
-        try:
-            birth = dt.date.fromisoformat(raw)
-        except ValueError:
-            raise _bad(
-                f"birthdate 须为 YYYY-MM-DD (full date expected): {raw}", "birthdate"
-            ) from None
-    # One more than a page, to know whether there are more matches than ``_count``.
-    query = FuzzyQuery(
-        name=params.get("name"), birth_date=birth, gender=gender, phone=params.get("telecom"),
-        limit=min(count + 1, MAX_FUZZY_RESULTS),
-    )  # fmt: skip
-    return None if query.is_empty() else query
+def _strict(request: Request) -> bool:
+    """``Prefer: handling=strict`` (FHIR R4 search §3.1.1.3.2, RFC 7240)."""
+    prefer = request.headers.get("prefer", "")
+    return any(p.strip().lower() == "handling=strict" for p in prefer.replace(";", ",").split(","))
 
 
-def _count(params: dict[str, str]) -> int:
-    raw = params.get("_count", str(DEFAULT_COUNT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_FUZZY_RESULTS:
-        raise _bad(f"_count 须在 1 到 {MAX_FUZZY_RESULTS} 之间 (out of range): {raw}", "_count")
-    return int(raw)
+def _identifier_systems(parsed: ParsedSearch) -> list[str]:
+    return [
+        v.system
+        for c in parsed.conditions
+        if c.field is Field.IDENTIFIER
+        for v in c.any_of
+        if isinstance(v, IdentifierValue) and v.system
+    ]
 
 
-def _matches(patient: PatientRecord, query: FuzzyQuery) -> bool:
-    """The fuzzy criteria applied to an identifier's result (parameters are ANDed)."""
-    d = patient.demographics
-    if query.name:
-        name = query.name.strip()
-        if not d.name:
-            return False
-        if not (d.name if has_cjk(name) else pinyin_key(d.name)).startswith(
-            name if has_cjk(name) else pinyin_key(name)
-        ):
-            return False
-    return (
-        (query.birth_date is None or d.birth_date == query.birth_date)
-        and (query.gender is None or d.gender == query.gender)
-        and (query.phone is None or query.phone.strip() in d.phones)
-    )
+def _domain_not_found(message: str) -> FhirResponse:
+    """PDQm Case 4 (2:3.78.4.1.3): 404, issue warning / not-found "targetSystem not found"."""
+    body = operation_outcome("not-found", message, severity="warning")
+    body["issue"][0]["expression"] = ["identifier"]
+    return FhirResponse(body, status_code=404)
 
 
-def searchset(
-    request: Request, patients: list[PatientRecord], *, complete: bool = True
-) -> dict[str, Any]:
-    """A searchset Bundle; ``total`` counts every match, so it is left out when the page
-    was cut at ``_count`` and the number of further matches is unknown."""
+# --- the Bundle ----------------------------------------------------------------------------
+
+
+def _bundle(request: Request, parsed: ParsedSearch, page: SearchPage) -> dict[str, Any]:
     base = base_url(request)
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if complete:
-        bundle["total"] = len(patients)
-    return bundle | {
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [
+
+    def link(relation: str, pointer: str | None) -> dict[str, str]:
+        pairs = [*parsed.used, ("_count", str(parsed.count))]
+        pairs += [("_page", pointer)] if pointer else []
+        return {"relation": relation, "url": f"{base}/Patient?{urlencode(pairs)}"}
+
+    links = [link("self", page.cursor)]
+    links.append(link("first", None) if page.cursor else {**links[0], "relation": "first"})
+    if page.previous_cursor:
+        links.append(link("previous", page.previous_cursor))
+    if page.next_cursor:
+        links.append(link("next", page.next_cursor))
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "total": page.total,
+        "link": links,
+    }
+    if page.patients:  # FHIR JSON has no empty arrays: no match, no entry (PDQm Case 3)
+        bundle["entry"] = [
             {
                 "fullUrl": f"{base}/Patient/{p.mpi_id}",
-                "resource": patient_resource(p),
+                "resource": _restricted(patient_resource(p), page.targets),
                 "search": {"mode": "match"},
             }
-            for p in patients
-        ],
-    }
+            for p in page.patients
+        ]
+    return bundle
 
 
-@router.get("/Patient", summary="Search patients (精准查询 / 模糊查询)")
-def search_patients(request: Request) -> FhirResponse:
-    params = dict(request.query_params)
-    unsupported = sorted(set(params) - SUPPORTED)
-    if unsupported:
-        raise _bad(
-            f"不支持的查询参数 (unsupported search parameter): {', '.join(unsupported)}",
-            unsupported[0],
-        )
-    keys = [key for key, _ in request.query_params.multi_items()]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise _bad(
-            f"查询参数重复，多个值请用逗号分隔 (repeated search parameter; separate values "
-            f"with a comma): {', '.join(repeated)}",
-            repeated[0],
-        )
-    wired, who, count = container(request), actor(request), _count(params)
-    fuzzy = _fuzzy(params, count)
-    if "identifier" in params:
-        found = _by_identifier(wired, params["identifier"], who)
-        results = [p for p in found.values() if fuzzy is None or _matches(p, fuzzy)]
-        exhaustive = True
-    elif fuzzy is not None:
-        results = wired.query.search(fuzzy, who)
-        # Asked for one more than a page (at most MAX_FUZZY_RESULTS): fewer means all.
-        exhaustive = len(results) < fuzzy.limit or fuzzy.limit > count
-    else:
-        raise _bad("至少需要一个查询参数 (give at least one search parameter)", "Patient")
-    active = [p for p in results if p.status is PatientStatus.ACTIVE]
-    complete = exhaustive and len(active) <= count
-    return FhirResponse(searchset(request, active[:count], complete=complete))
+def _restricted(resource: dict[str, Any], targets: tuple[str, ...] | None) -> dict[str, Any]:
+    """Only the identifiers of the requested domains (PDQm Case 2)."""
+    if targets is not None:
+        resource["identifier"] = [
+            i for i in resource.get("identifier", []) if i.get("system") in targets
+        ]
+    return resource

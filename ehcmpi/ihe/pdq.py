@@ -1,59 +1,94 @@
 """PDQ Supplier semantics, protocol-neutral (IHE ITI TF-2 3.21; PDQm ITI-78).
 
-The HL7 v2 adapter (ITI-21 ``QBP^Q22``, RULES 17–21) and the FHIR adapter (PDQm ITI-78
-``GET /Patient?…``, RULES 27) call ``PdqSupplier.search``:
+The HL7 v2 adapter (ITI-21 ``QBP^Q22``, RULES 17–21) calls ``PdqSupplier.search`` with
+``PdqCriteria``; the FHIR adapter (PDQm ITI-78 ``GET /Patient?…``, RULES 27) calls
+``PdqSupplier.query`` with a ``core.search.PatientSearch``.  Both run ``_run``: one SQL
+statement per page (``storage.search``), the same criteria, domains and paging.
 
-- criteria (RULES 18): identifier, name (Chinese characters or pinyin, by prefix), birth date,
-  gender (GB/T 2261.1), phone, address; every criterion given must hold and every exact match is
-  returned (guideline §4.1.2 索引查询 模糊查询 does the name/date/gender/phone part);
-- What Domains Returned (QPD-8, RULES 19): the published identifiers are restricted to those
-  domains and a patient left without any is omitted (Case 2); an unknown domain is an error
-  listing its ordinals (Case 3);
-- continuation (RULES 21): the cursor is an opaque string that carries the query and where the
-  last page ended, so no server keeps state (DESIGN.md: replicas behind a load balancer) and
-  ``cancel`` (``QCN^J01``) has nothing to release.  Patients are ordered by master-index ID
-  and the cursor holds the last one returned (keyset): a patient registered or merged between
-  two increments shifts no other, so each matching patient is returned exactly once.
+- criteria (RULES 18, 27): ``core.search`` states what each field matches; every condition
+  must hold, and every exact match is returned.  Identifiers are resolved first, to the
+  record that holds them and, for an ID of a record merged away, to its survivor.  Unless
+  the query asks about ``active``, only active records are returned (PDQm Case 6: a
+  deprecated record is left out; ``active=false`` finds cancelled and merged ones);
+- What Domains Returned (QPD-8, PDQm ``identifier=system|``; RULES 19, 27): a patient
+  without an identifier in those domains is omitted (Case 2) and the published identifiers
+  are restricted to them; an unknown domain is an error listing its ordinals (Case 3 / 4);
+- continuation (RULES 21; FHIR R4 http paging): the cursor is an opaque string that carries
+  the query and the master-index ID the page starts after (or ends before), so no server
+  keeps state (DESIGN.md: replicas behind a load balancer) and ``cancel`` (``QCN^J01``) has
+  nothing to release.  Keyset paging: a patient registered or merged between two increments
+  shifts no other, so each matching patient is returned exactly once.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import orjson
 
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.domains import DomainRegistry
-from ehcmpi.core.links import LinkState
-from ehcmpi.core.model import (
-    SYSTEM_ACTOR,
-    Actor,
-    Address,
-    FuzzyQuery,
-    PatientRecord,
-    SourceIdentifier,
-)
+from ehcmpi.core.errors import InvalidInputError
+from ehcmpi.core.model import SYSTEM_ACTOR, Actor, PatientRecord
 from ehcmpi.core.ports import UnitOfWork
+from ehcmpi.core.search import (
+    Condition,
+    DateRange,
+    Field,
+    IdentifierValue,
+    Match,
+    PatientSearch,
+    Text,
+    Value,
+)
 from ehcmpi.ihe.pix import (
+    Identifier,
     check_targets,
     current_patient,
     locate,
     published_identifiers,
     recognised_systems,
-    record_identifiers,
     restricted,
 )
 from ehcmpi.ihe.results import CrossReferences, PdqCriteria, PdqPage, PixError
-from ehcmpi.terminology.pinyin import has_cjk, pinyin_key, split_chinese_name
+from ehcmpi.terminology.systems import ARCHIVE_NUMBER_SYSTEM, EHC_ID_SYSTEM, MPI_ID_SYSTEM
 
-#: More matches than this are refused ("refine the query") rather than paged.
+#: A query without a page size returns every match at once, up to this many.
 MAX_MATCHES = 1000
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
+#: Identifiers that stay on a record merged away (the others move to the survivor).
+_STAYING = frozenset({MPI_ID_SYSTEM, ARCHIVE_NUMBER_SYSTEM, EHC_ID_SYSTEM})
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of a search (PDQm ITI-78 Bundle, ITI-21 increment).
+
+    ``published`` holds each patient's identifiers restricted to ``targets`` when asked for
+    (ITI-21 PID-3); ``cursor`` is the pointer this page was read with.
+    """
+
+    patients: list[PatientRecord]
+    total: int
+    targets: tuple[str, ...] | None
+    page_size: int | None
+    cursor: str | None = None
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    remaining: int = 0
+    published: list[list[Identifier]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """Where a page starts: after (or before) a master-index ID."""
+
+    key: str
+    before: bool = False
 
 
 class PdqSupplier:
@@ -75,154 +110,172 @@ class PdqSupplier:
         *,
         actor: Actor = SYSTEM_ACTOR,
     ) -> PdqPage:
-        """One page of the patients matching ``criteria`` (RULES 18–21, 27).
+        """One increment of an ITI-21 query (RULES 18–21).
 
         With a ``cursor`` the next increment of the query it encodes is returned; ``criteria``
-        and ``target_systems`` may then be None (a FHIR page link), or must repeat the query
-        (an HL7 continuation resends QPD).  ``page_size`` None returns every match at once.
+        may then be None, or must repeat the query (an HL7 continuation resends QPD).
+        ``page_size`` None returns every match at once.
         """
-        after: str | None = None
-        if cursor is not None:
-            criteria, target_systems, page_size, after = _continued(
-                cursor, criteria, target_systems, page_size
-            )
-        if criteria is None:
-            raise _invalid_query()
-        criteria = _cleaned(criteria)
-        if page_size is not None and page_size < 1:
-            raise PixError("invalid_query", "每页数量必须大于 0 (page size must be positive)")
-        with self._audit.call(actor, "pdq-query") as call, self._uow() as uow:
-            targets = check_targets(target_systems, recognised_systems(self._domains))
-            matches = [
-                p
-                for p in _publishing(uow, _candidates(uow, criteria), targets)
-                if _holds(p, criteria)
-            ]
-            rest = [p for p in matches if after is None or p.mpi_id > after]
-            page = rest if page_size is None else rest[:page_size]
-            call.detail = f"{len(matches)} matches"
-            more = len(page) < len(rest)
-            return PdqPage(
-                patients=[
-                    CrossReferences(p, restricted(published_identifiers(uow, p), targets), True)
-                    for p in page
-                ],
-                next_cursor=(
-                    _encode(criteria, targets, page_size, page[-1].mpi_id) if more else None
-                ),
-                total=len(matches),
-                remaining=len(rest) - len(page),
-            )
+        search = criteria_search(criteria) if criteria is not None else None
+        page = self._run(search, target_systems, page_size, cursor, actor, publish=True)
+        published = page.published or []
+        return PdqPage(
+            patients=[
+                CrossReferences(p, ids, True)
+                for p, ids in zip(page.patients, published, strict=True)
+            ],
+            next_cursor=page.next_cursor,
+            total=page.total,
+            remaining=page.remaining,
+        )
+
+    def query(
+        self,
+        search: PatientSearch | None,
+        target_systems: Sequence[str] | None = None,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        *,
+        actor: Actor = SYSTEM_ACTOR,
+    ) -> SearchPage:
+        """One page of a PDQm ITI-78 search (RULES 27); a cursor may page back as well."""
+        return self._run(search, target_systems, page_size, cursor, actor, publish=False)
 
     def cancel(self, cursor: str | None) -> None:
         """Cancel a query (``QCN^J01``, RULES 21): stateless, so there is nothing to release."""
 
+    def _run(
+        self,
+        search: PatientSearch | None,
+        target_systems: Sequence[str] | None,
+        page_size: int | None,
+        cursor: str | None,
+        actor: Actor,
+        *,
+        publish: bool,
+    ) -> SearchPage:
+        at: _Position | None = None
+        if cursor is not None:
+            search, target_systems, page_size, at = _continued(
+                cursor, search, target_systems, page_size
+            )
+        if search is None or (search.is_empty() and not target_systems):
+            raise _invalid_query()  # the requested domains alone are a criterion too
+        if page_size is not None and page_size < 1:
+            raise PixError("invalid_query", "每页数量必须大于 0 (page size must be positive)")
+        with self._audit.call(actor, "pdq-query") as call, self._uow() as uow:
+            known = recognised_systems(self._domains)
+            targets = check_targets(target_systems, known)
+            rows = uow.patients.search_page(
+                _resolved(uow, search, targets, [*sorted(known), ARCHIVE_NUMBER_SYSTEM]),
+                after=at.key if at and not at.before else None,
+                before=at.key if at and at.before else None,
+                limit=(page_size or MAX_MATCHES) + 1,
+            )
+            call.detail = f"{rows.total} matches"
+            found, size = rows.patients, page_size or MAX_MATCHES
+            more = len(found) > size
+            if page_size is None and more:
+                raise PixError(
+                    "too_many_matches",
+                    f"匹配的患者超过 {MAX_MATCHES} 名，请增加查询条件 (too many matches; refine "
+                    "the query)",
+                )
+            backwards = at is not None and at.before
+            page = found[-size:] if backwards else found[:size]
+            first = rows.first_position + (len(found) - len(page) if backwards else 0)
 
-# --- finding candidates --------------------------------------------------------------------
+            def pointer(key: str, before: bool = False) -> str:
+                return _encode(search, targets, page_size, _Position(key, before))
 
-
-def _candidates(uow: UnitOfWork, criteria: PdqCriteria) -> list[PatientRecord]:
-    """Active records that may match: by identifier, else by the indexed demographics."""
-    if criteria.identifier is not None:
-        sid = criteria.identifier
-        patient = current_patient(uow, locate(uow, sid.system, sid.value))
-        return [patient] if patient is not None else []
-    query = FuzzyQuery(
-        name=_name_prefix(criteria),
-        birth_date=criteria.birth_date,
-        gender=criteria.gender,
-        phone=criteria.phone,
-        limit=MAX_MATCHES + 1,
-    )
-    if query.is_empty():
-        raise _invalid_query()
-    found = uow.patients.search(query)
-    if len(found) > MAX_MATCHES:
-        raise PixError(
-            "too_many_matches",
-            f"匹配的患者超过 {MAX_MATCHES} 名，请增加查询条件 (too many matches; refine the query)",
-        )
-    return sorted(found, key=lambda p: p.mpi_id)
-
-
-def _publishing(
-    uow: UnitOfWork, patients: list[PatientRecord], targets: tuple[str, ...] | None
-) -> list[PatientRecord]:
-    """Patients with at least one identifier in the requested domains (RULES 19 Case 2)."""
-    if targets is None:
-        return patients  # every patient has its master-index ID at least
-    kept = []
-    for patient in patients:
-        own = restricted(record_identifiers(patient), targets)
-        sourced = any(s.system in targets for s in patient.source_ids) and any(
-            state is LinkState.MATCH and identifier.system in targets
-            for identifier, state in uow.links.linked_identifiers(patient.mpi_id)
-        )
-        if own or sourced:
-            kept.append(patient)
-    return kept
-
-
-# --- matching criteria ---------------------------------------------------------------------
-
-
-def _name_prefix(criteria: PdqCriteria) -> str | None:
-    """The prefix the name index can take: a full name, family + given, or the family name."""
-    if criteria.name:
-        return criteria.name
-    family, given = criteria.family, criteria.given
-    if family and given:
-        return family + given if has_cjk(family + given) else f"{family} {given}"
-    return family
-
-
-def _holds(patient: PatientRecord, c: PdqCriteria) -> bool:
-    """Every criterion given holds for the patient (the identifier was used to find it)."""
-    d = patient.demographics
-    prefix = _name_prefix(c)
-    return (
-        (prefix is None or _starts(d.name, prefix))
-        and (c.given is None or c.family is not None or _given_starts(d.name, c.given))
-        and (c.birth_date is None or d.birth_date == c.birth_date)
-        and (c.gender is None or d.gender == c.gender)
-        and (c.phone is None or c.phone in d.phones)
-        and (not _has_address_criteria(c) or any(_address_holds(a, c) for a in d.addresses))
-    )
+            return SearchPage(
+                patients=page,
+                total=rows.total,
+                targets=targets,
+                page_size=page_size,
+                cursor=cursor,
+                next_cursor=pointer(page[-1].mpi_id) if page and (more or backwards) else None,
+                previous_cursor=(
+                    pointer(page[0].mpi_id, True)
+                    if page and ((more and backwards) or (at and not at.before))
+                    else None
+                ),
+                remaining=rows.total - (first + len(page) - 1) if page else 0,
+                published=(
+                    [restricted(published_identifiers(uow, p), targets) for p in page]
+                    if publish
+                    else None
+                ),
+            )
 
 
-def _starts(name: str | None, prefix: str) -> bool:
-    """Prefix in characters, or in pinyin when typed in Latin letters (as the name index)."""
-    if not name:
-        return False
-    key = "" if has_cjk(prefix) else pinyin_key(prefix)
-    return pinyin_key(name).startswith(key) if key else name.startswith(prefix)
+# --- resolving a search ----------------------------------------------------------------------
 
 
-def _given_starts(name: str | None, given: str) -> bool:
-    """A given name alone: the part after a Chinese surname, or any word of a Latin name."""
-    if not name:
-        return False
-    if has_cjk(name):
-        return _starts(split_chinese_name(name)[1], given)
-    return any(word.startswith(given.lower()) for word in name.lower().split())
+def _resolved(
+    uow: UnitOfWork,
+    search: PatientSearch,
+    targets: tuple[str, ...] | None,
+    systems: Sequence[str],
+) -> PatientSearch:
+    """Identifiers → master-index IDs, the default ``active``, the requested domains.
+
+    ``systems`` are those an identifier without a system is looked up in.
+    """
+    conditions = [
+        Condition(Field.ID, tuple(sorted(_holders(uow, c.any_of, systems))))
+        if c.field is Field.IDENTIFIER
+        else c
+        for c in search.conditions
+    ]
+    if not search.has(Field.ACTIVE):
+        conditions.append(Condition(Field.ACTIVE, (True,)))
+    if targets is not None:
+        conditions.append(Condition(Field.DOMAIN, targets))
+    return PatientSearch(tuple(conditions))
 
 
-def _has_address_criteria(c: PdqCriteria) -> bool:
-    return any((c.address, c.city, c.district, c.postal_code))
+def _holders(uow: UnitOfWork, values: Sequence[Value], every: Sequence[str]) -> set[str]:
+    """The records the identifiers name, and the survivors of those merged away."""
+    found: set[str] = set()
+    for value in values:
+        assert isinstance(value, IdentifierValue)
+        for system in [value.system] if value.system is not None else every:
+            holder = locate(uow, system, value.value) if system else None
+            if holder is None:
+                continue
+            found.add(holder)
+            if system in _STAYING:
+                survivor = current_patient(uow, holder)
+                if survivor is not None:
+                    found.add(survivor.mpi_id)
+    return found
 
 
-def _address_holds(a: Address, c: PdqCriteria) -> bool:
-    text = " ".join(p for p in (a.text, a.state, a.city, a.district, a.line, a.country) if p)
-    return (
-        (c.address is None or c.address in text)
-        and (c.city is None or (a.city or "").startswith(c.city) or c.city in (a.text or ""))
-        and (
-            c.district is None
-            or (a.district or "").startswith(c.district)
-            or c.district in (a.text or "")
-        )
-        and (c.postal_code is None or a.postal_code == c.postal_code)
-    )
+# --- ITI-21 criteria -------------------------------------------------------------------------
+
+
+def criteria_search(criteria: PdqCriteria) -> PatientSearch:
+    """ITI-21 QPD-3 criteria as a search: names by prefix (PID-5), the birth date's day
+    (PID-7), address line contained in an address (PID-11.1), city and district by prefix,
+    postal code exactly.  The mother's maiden name (PID-6) is not held by the index and is
+    ignored."""
+    c = _cleaned(criteria)
+    wanted: list[tuple[Field, Value | None]] = [
+        (Field.IDENTIFIER, IdentifierValue(c.identifier.system, c.identifier.value)
+         if c.identifier else None),
+        (Field.NAME, Text(c.name) if c.name else None),
+        (Field.FAMILY, Text(c.family) if c.family else None),
+        (Field.GIVEN, Text(c.given) if c.given else None),
+        (Field.BIRTH_DATE, DateRange.day(c.birth_date) if c.birth_date else None),
+        (Field.GENDER, c.gender),
+        (Field.TELECOM, c.phone),
+        (Field.ADDRESS, Text(c.address, Match.CONTAINS) if c.address else None),
+        (Field.CITY, Text(c.city) if c.city else None),
+        (Field.DISTRICT, Text(c.district) if c.district else None),
+        (Field.POSTAL_CODE, Text(c.postal_code, Match.EXACT) if c.postal_code else None),
+    ]  # fmt: skip
+    return PatientSearch(tuple(Condition(f, (v,)) for f, v in wanted if v is not None))
 
 
 def _cleaned(criteria: PdqCriteria) -> PdqCriteria:
@@ -241,39 +294,37 @@ def _cleaned(criteria: PdqCriteria) -> PdqCriteria:
 def _invalid_query() -> PixError:
     return PixError(
         "invalid_query",
-        "查询至少需要以下条件之一：患者标识、姓名、出生日期、性别、电话 (give an identifier, "
-        "name, birth date, gender or phone)",
+        "查询至少需要一个条件，如患者标识、姓名、出生日期、性别、电话或地址 (give at least one "
+        "criterion: identifier, name, birth date, gender, phone or address)",
     )
 
 
-# --- the continuation pointer --------------------------------------------------------------
+# --- the continuation pointer ----------------------------------------------------------------
 
 
 def _encode(
-    criteria: PdqCriteria, targets: tuple[str, ...] | None, page_size: int | None, after: str
+    search: PatientSearch,
+    targets: tuple[str, ...] | None,
+    page_size: int | None,
+    at: _Position,
 ) -> str:
-    query = asdict(criteria)
-    if criteria.birth_date is not None:
-        query["birth_date"] = criteria.birth_date.isoformat()
-    body = {"v": CURSOR_VERSION, "q": query, "t": targets, "n": page_size, "a": after}
+    body = {
+        "v": CURSOR_VERSION, "q": search.to_plain(), "t": targets, "n": page_size,
+        "k": at.key, "b": at.before,
+    }  # fmt: skip
     return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[PdqCriteria, tuple[str, ...] | None, int | None, str]:
+def _decode(cursor: str) -> tuple[PatientSearch, tuple[str, ...] | None, int | None, _Position]:
     try:
         body = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if body["v"] != CURSOR_VERSION:
             raise ValueError("version")
-        query = dict(body["q"])
-        sid = query.get("identifier")
-        if sid:
-            query["identifier"] = SourceIdentifier(str(sid["system"]), str(sid["value"]))
-        born = query.get("birth_date")
-        query["birth_date"] = dt.date.fromisoformat(born) if born else None
+        search = PatientSearch.from_plain(body["q"])
         targets = tuple(str(t) for t in body["t"]) if body["t"] is not None else None
         size = int(body["n"]) if body["n"] is not None else None
-        return PdqCriteria(**query), targets, size, str(body["a"])
-    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        return search, targets, size, _Position(str(body["k"]), bool(body["b"]))
+    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, InvalidInputError):
         raise PixError(
             "invalid_cursor", "无法识别的续查指针 (unreadable continuation pointer)"
         ) from None
@@ -281,13 +332,14 @@ def _decode(cursor: str) -> tuple[PdqCriteria, tuple[str, ...] | None, int | Non
 
 def _continued(
     cursor: str,
-    criteria: PdqCriteria | None,
+    search: PatientSearch | None,
     target_systems: Sequence[str] | None,
     page_size: int | None,
-) -> tuple[PdqCriteria, tuple[str, ...] | None, int | None, str]:
-    """The query a cursor continues; a resent query (HL7 DSC) must be the same query."""
-    query, targets, size, after = _decode(cursor)
-    if criteria is not None and _cleaned(criteria) != query:
+) -> tuple[PatientSearch, tuple[str, ...] | None, int | None, _Position]:
+    """The query a cursor continues; a resent query (HL7 DSC, a FHIR page link's
+    parameters) must be the same query."""
+    query, targets, size, at = _decode(cursor)
+    if search is not None and search != query:
         raise PixError(
             "invalid_cursor", "续查指针与查询条件不符 (the pointer belongs to another query)"
         )
@@ -295,4 +347,4 @@ def _continued(
         raise PixError(
             "invalid_cursor", "续查指针与返回域不符 (the pointer belongs to other domains)"
         )
-    return query, targets, page_size if page_size is not None else size, after
+    return query, targets, page_size if page_size is not None else size, at

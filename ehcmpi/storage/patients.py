@@ -26,8 +26,10 @@ from ehcmpi.core.model import (
     PatientVersion,
     SourceIdentifier,
 )
+from ehcmpi.core.search import PatientSearch, SearchRows
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
+from ehcmpi.storage.search import name_keys, search_rows
 from ehcmpi.storage.tables import (
     patient_documents,
     patient_phones,
@@ -169,6 +171,19 @@ class SqlPatientRepository:
         ids = [row[0] for row in self._conn.execute(stmt)]
         return self._load(ids)
 
+    def search_page(
+        self,
+        search: PatientSearch,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> SearchRows:
+        """PDQ / PDQm search (``storage.search``): rows, total and position in one statement."""
+        phone_index = functools.partial(self._crypto.blind_index, PHONE_KIND)
+        rows, total, first = search_rows(self._conn, phone_index, search, after, before, limit)
+        return SearchRows(self._records(rows), total, first)
+
     def get_many(self, mpi_ids: Sequence[str]) -> list[PatientRecord]:
         """Several records in two queries, in the order asked (unknown ids left out)."""
         return self._load(list(dict.fromkeys(mpi_ids)))
@@ -191,12 +206,17 @@ class SqlPatientRepository:
     def _load(self, ids: Sequence[str]) -> list[PatientRecord]:
         if not ids:
             return []
-        params = {"ids": list(ids)}
-        rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, params)}
+        rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, {"ids": list(ids)})}
+        return self._records([rows[i] for i in ids if i in rows])
+
+    def _records(self, rows: Sequence[Any]) -> list[PatientRecord]:
+        """Records from their ``patients`` rows, with documents, identifiers and phones."""
+        if not rows:
+            return []
         children: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-        for child in self._conn.execute(CHILD_ROWS, params):
+        for child in self._conn.execute(CHILD_ROWS, {"ids": [r.mpi_id for r in rows]}):
             children[child.mpi_id][child.kind].append(child)
-        return [self._record(rows[i], children[i]) for i in ids if i in rows]
+        return [self._record(r, children[r.mpi_id]) for r in rows]
 
     def _record(self, row: Any, children: dict[str, list[Any]]) -> PatientRecord:
         decrypt = self._crypto.decrypt_field
@@ -239,6 +259,7 @@ class SqlPatientRepository:
             "name": d.name,
             "name_pinyin": d.name_pinyin,
             "pinyin_key": pinyin_key(d.name) if d.name else None,
+            **name_keys(d.name),
             "gender": d.gender,
             "birth_date": d.birth_date,
             "ethnicity": d.ethnicity,
