@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 CONFIG ?=
 RUN_ARGS := $(if $(CONFIG),--config $(CONFIG),)
+# SoftHSM2 (Debian softhsm2): the PKCS#11 token of the HSM crypto provider's tests
+SOFTHSM := /usr/bin/softhsm2-util
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -36,20 +39,32 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy ehcmpi
 
-pytest: $(DEV_STAMP)
+pytest: $(DEV_STAMP) $(SOFTHSM)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+$(SOFTHSM):
+	command -v softhsm2-util >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y softhsm2; }
 
 ## make bench: throughput and latency benchmarks (bench/), PostgreSQL and SQLite; ARGS=--quick
 ## then matching quality and speed (MATCH_ARGS for match_quality.py, ONLINE_ARGS for match_online.py)
 ## and ITI-8 feeds / ITI-9 queries over MLLP (MLLP_ARGS for mllp_bench.py)
+## and EHC QR generation / verification in process and over HTTP (QR_ARGS for qr_bench.py)
+## and ITI-119 $match over HTTP at 100k and 1M patients (FHIR_MATCH_ARGS for fhir_match_bench.py)
+## and SM2 sign/verify per second, SM4-GCM and SM3 MB/s (CRYPTO_ARGS for crypto_bench.py)
 MATCH_ARGS ?=
 ONLINE_ARGS ?=
 MLLP_ARGS ?=
+QR_ARGS ?=
+FHIR_MATCH_ARGS ?=
+CRYPTO_ARGS ?=
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
 	$(BIN)/python bench/match_quality.py $(MATCH_ARGS)
 	$(BIN)/python bench/match_online.py $(ONLINE_ARGS)
 	$(BIN)/python bench/mllp_bench.py $(MLLP_ARGS)
+	$(BIN)/python bench/qr_bench.py $(QR_ARGS)
+	$(BIN)/python bench/fhir_match_bench.py $(FHIR_MATCH_ARGS)
+	$(BIN)/python bench/crypto_bench.py $(CRYPTO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

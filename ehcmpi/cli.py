@@ -18,11 +18,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ehcmpi.bootstrap import Container, build, connect_database, open_database
+from ehcmpi.cli_cards import add_card_commands
+from ehcmpi.cli_keys import add_keys
 from ehcmpi.cli_match import add_commands
+from ehcmpi.cli_simulate import add_simulate
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.model import Actor, FuzzyQuery, RegistrationMode
 from ehcmpi.crypto.errors import KeyFileError
-from ehcmpi.crypto.keys import init_keyfile, load_keyfile
 from ehcmpi.settings import ConfigError, Settings, load_settings
 from ehcmpi.storage import migrate
 
@@ -83,22 +85,6 @@ def cmd_db_current(args: argparse.Namespace) -> None:
     engine = connect_database(_settings(args))
     print(f"current={migrate.current_revision(engine)} head={migrate.head_revision()}")
     engine.dispose()
-
-
-def cmd_keys_init(args: argparse.Namespace) -> None:
-    path = pathlib.Path(args.file or _settings(args).keys.file)
-    if args.if_missing and path.exists():
-        keys = load_keyfile(path)
-        print(f"密钥文件已存在 (key file exists): {path} key_id={keys.key_id}")
-        return
-    keys = init_keyfile(path, overwrite=args.force)
-    print(f"已生成密钥文件 (key file created, mode 0600): {path} key_id={keys.key_id}")
-
-
-def cmd_keys_show(args: argparse.Namespace) -> None:
-    path = pathlib.Path(args.file or _settings(args).keys.file)
-    keys = load_keyfile(path)
-    print(f"key file: {path}\nkey_id: {keys.key_id}")
 
 
 def _import_source(args: argparse.Namespace) -> pathlib.Path:
@@ -224,13 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("upgrade", cmd_db_upgrade, "apply pending migrations", db)
     add("current", cmd_db_current, "show the schema revision", db)
 
-    keys = commands.add_parser("keys", help="key file").add_subparsers(dest="keys", required=True)
-    init = add("init", cmd_keys_init, "create the issuer key file (mode 0600)", keys)
-    init.add_argument("--file", help="key file path (default: [keys] file)")
-    init.add_argument("--force", action="store_true", help="overwrite an existing key file")
-    init.add_argument("--if-missing", action="store_true", help="do nothing if it exists")
-    show = add("show", cmd_keys_show, "show the key id (never the keys)", keys)
-    show.add_argument("--file")
+    add_keys(commands, add, _settings)
 
     imp = add("import", _with_container(cmd_import), "batch registration from CSV / JSON Lines")
     imp.add_argument("file")
@@ -260,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_commands(commands, add, _with_container, patient, CLI_ADMIN)
+    add_card_commands(commands, add, _with_container, CLI_ADMIN)
+    add_simulate(commands)
 
     audit = add("audit", _with_container(cmd_audit), "recent service calls (调用审计)")
     audit.add_argument("--limit", type=int, default=50)

@@ -7,9 +7,15 @@ line (``ConfigError``), never a traceback.
     [database]   url auto_migrate pool_size
     [node]       code name
     [keys]       file
+    [crypto]     provider   [crypto.pkcs11] library token_label pin pin_env kek_label
+                 wrapped_key_file wrap_mechanism sm4_inside sm4_ecb_mechanism sm4_key_type
     [matching]   enabled rules scheduler_seconds
     [[pix_consumers]]  name host port domains tls_ca
     [[identifier_domains]]  namespace oid system name source trust
+    [qr]         dynamic_ttl_seconds max_verifications clock_skew_seconds
+                 report_utc_offset_hours
+    [insurance]  url timeout_seconds retries backoff_seconds breaker_failures
+                 breaker_reset_seconds card_domain
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from __future__ import annotations
 import os
 import pathlib
 import tomllib
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from ehcmpi.core.domains import DomainRegistry, IdentifierDomain
 
@@ -69,6 +75,32 @@ class KeySettings(_Section):
     file: str = DEFAULT_KEY_FILE
 
 
+class Pkcs11Settings(_Section):
+    """The HSM of ``[crypto] provider = "pkcs11"`` (guideline §4.6; ehcmpi/crypto/pkcs11.py)."""
+
+    library: str = "/usr/lib/softhsm/libsofthsm2.so"
+    token_label: str = Field("ehcmpi", min_length=1)
+    #: the user PIN; better left out, with the PIN in the environment variable ``pin_env``
+    pin: SecretStr | None = None
+    pin_env: str = Field("EHCMPI_PKCS11_PIN", min_length=1)
+    kek_label: str = Field("ehcmpi-kek", min_length=1)
+    #: the key set, each key wrapped by the token's key-encryption key (mode 0600)
+    wrapped_key_file: str = "data/ehcmpi.wrapped-keys"
+    #: numbers (0x210A) or names ("AES_KEY_WRAP_PAD", "CKM_SM4_ECB" of a vendor: use its number)
+    wrap_mechanism: int | str = 0x210A
+    #: a token that implements SM4 keeps the root and protect keys inside and runs SM4-ECB
+    sm4_inside: bool = False
+    sm4_ecb_mechanism: int | str | None = None
+    sm4_key_type: int | str | None = None
+
+
+class CryptoSettings(_Section):
+    """Who holds the keys (guideline §4.6 密码服务): the ``[keys] file``, or an HSM."""
+
+    provider: Literal["software", "pkcs11"] = "software"
+    pkcs11: Pkcs11Settings = Pkcs11Settings()
+
+
 class MatchingSettings(_Section):
     """Record matching (§4.1.1): the rule file (default: the shipped Chinese rules)."""
 
@@ -110,14 +142,50 @@ class DomainSettings(_Section):
         )
 
 
+class InsuranceSettings(_Section):
+    """The 社保/医保身份识别系统 (guideline §5.1.3) and how its failures are contained (§6.5).
+
+    Without ``url`` nothing is verified: social-security cards bound earlier still resolve
+    (unverified), anything else insurance-based answers 503.
+    """
+
+    url: str | None = Field(None, pattern=r"^https?://")
+    timeout_seconds: float = Field(2.0, gt=0, le=60)
+    #: extra attempts after a failed call, with exponential backoff from ``backoff_seconds``
+    retries: int = Field(1, ge=0, le=5)
+    backoff_seconds: float = Field(0.2, ge=0, le=10)
+    #: consecutive failed calls that open the circuit breaker; it probes again after the reset
+    breaker_failures: int = Field(3, ge=1, le=100)
+    breaker_reset_seconds: float = Field(30.0, gt=0, le=3600)
+    #: namespace of the [[identifier_domains]] entry whose ids are social-security card
+    #: numbers: an ITI-8 feed's PID-3 in it goes through the reader entry
+    card_domain: str | None = None
+
+
+class QrSettings(_Section):
+    """Electronic health card QR codes (guideline §4.2.3; DESIGN.md "QR codes")."""
+
+    #: how long a dynamic code stays good after it is generated
+    dynamic_ttl_seconds: int = Field(120, ge=5, le=86400)
+    #: how often one dynamic code may be verified (0: no limit)
+    max_verifications: int = Field(3, ge=0, le=1000)
+    #: how far in the future a code's time may lie (clocks of replicas differ)
+    clock_skew_seconds: int = Field(30, ge=0, le=600)
+    #: time zone of the per-day summary, hours east of UTC (8: China Standard Time)
+    report_utc_offset_hours: int = Field(8, ge=-12, le=14)
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     node: NodeSettings = NodeSettings()
     keys: KeySettings = KeySettings()
+    crypto: CryptoSettings = CryptoSettings()
     matching: MatchingSettings = MatchingSettings()
     pix_consumers: tuple[ConsumerSettings, ...] = ()
     identifier_domains: tuple[DomainSettings, ...] = ()
+    qr: QrSettings = QrSettings()
+    insurance: InsuranceSettings = InsuranceSettings()
 
     def domain_registry(self) -> DomainRegistry:
         return DomainRegistry(d.to_domain() for d in self.identifier_domains)
@@ -175,6 +243,7 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     _check_domains(settings)
+    _check_card_domain(settings)
     return settings
 
 
@@ -186,3 +255,12 @@ def _check_domains(settings: Settings) -> None:
             if key in seen:
                 raise ConfigError(f"标识域重复 (duplicate identifier domain) {key}")
             seen.add(key)
+
+
+def _check_card_domain(settings: Settings) -> None:
+    card = settings.insurance.card_domain
+    if card is not None and not any(d.namespace == card for d in settings.identifier_domains):
+        raise ConfigError(
+            f"[insurance] card_domain '{card}' 不是已配置的标识域 (is not the namespace of a "
+            "configured [[identifier_domains]] entry)"
+        )

@@ -22,6 +22,8 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "core": BASE,
     "storage": ("core", *BASE),
     "ihe": ("core", *BASE),
+    # adapters to systems outside the index (the insurance verifier), like storage
+    "external": ("core", *BASE),
     "hl7v2": ("ihe", "core", "bootstrap", "settings", *BASE),
     "fhir": ("ihe", "core", "bootstrap", "settings", *BASE),
     "console": ("ihe", "core", "bootstrap", "settings", *BASE),

@@ -2,7 +2,9 @@
 
 Every error leaves as an OperationOutcome with the right status — unknown route 404, wrong
 method 405, unsupported format 406 — and an unexpected failure as a 500 without a stack
-trace (the trace goes to the log).  Interactive API docs are at ``/docs``.
+trace (the trace goes to the log); in XML when the client asked for XML.  Interactive API
+docs are at ``/docs`` (Swagger UI) and ``/redoc``, served with their scripts from the
+``fastapi-offline`` package: a hospital intranet has no CDN.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,25 +25,55 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import DomainError
 from ehcmpi.fhir import (
+    codesystem_lookup,
+    codesystem_read,
+    codesystem_search,
+    codesystem_validate,
+    ehc_account,
+    ehc_client_app,
+    ehc_qr,
+    ehc_qr_records,
+    ehc_qr_stats,
+    ehc_qr_verify,
+    ehc_terminal,
     metadata,
+    operation_definition,
+    patient_bind_medium,
     patient_create,
+    patient_delete,
+    patient_feed,
+    patient_history,
+    patient_match,
+    patient_media,
+    patient_merge,
     patient_read,
+    patient_read_medium,
     patient_search,
+    patient_split,
+    patient_unbind_medium,
     patient_update,
+    patient_vread,
     pix_query,
+    review_decide,
+    review_list,
+    valueset_expand,
+    valueset_read,
+    valueset_search,
+    valueset_validate,
 )
 from ehcmpi.fhir.capability import Capability, merge
-from ehcmpi.fhir.outcome import FhirError, operation_outcome
-from ehcmpi.fhir.responses import FhirResponse, wants_unsupported_format
+from ehcmpi.fhir.outcome import FhirError
+from ehcmpi.fhir.responses import JSON, FhirResponse, negotiate, reset_format, use_format
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], Any]
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported"}
 
 
-def _outcome(error: FhirError, headers: Mapping[str, str] | None = None) -> FhirResponse:
-    body = operation_outcome(error.code, error.message, expression=error.expression)
-    return FhirResponse(body, status_code=error.status, headers=headers)
+def _outcome(
+    error: FhirError, headers: Mapping[str, str] | None = None, *, fmt: str | None = None
+) -> FhirResponse:
+    return FhirResponse(error.outcome(), status_code=error.status, headers=headers, fmt=fmt)
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -74,8 +107,9 @@ def _internal_error(request: Request) -> FhirResponse:
 
 class FhirGuard:
     """Pure ASGI middleware (cheaper than ``@app.middleware``, which wraps every request in
-    extra tasks): 406 for a request that will take only XML, and a 500 OperationOutcome for an
-    unexpected error.
+    extra tasks): content negotiation for ``/fhir`` — 406 for a request that will take neither
+    JSON nor XML, else the chosen format for every response of the request — and a 500
+    OperationOutcome for an unexpected error.
 
     The 500 is answered here rather than by the ``Exception`` handler: Starlette re-raises
     after that handler, and uvicorn then drops the keep-alive connection, so the client's next
@@ -90,10 +124,20 @@ class FhirGuard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        if scope["path"].startswith("/fhir") and wants_unsupported_format(request):
-            error = FhirError(406, "not-supported", "仅支持 JSON 格式 (only JSON is supported)")
-            await _outcome(error)(scope, receive, send)
+        fmt = negotiate(request) if scope["path"].startswith("/fhir") else JSON
+        if fmt is None:
+            error = FhirError(406, "not-supported", "仅支持 JSON 和 XML 格式 (only JSON and XML "
+                              "are supported: _format=json|xml, Accept: application/fhir+json|"
+                              "application/fhir+xml)")  # fmt: skip
+            await _outcome(error, fmt=JSON)(scope, receive, send)
             return
+        token = use_format(fmt)
+        try:
+            await self._guarded(request, scope, receive, send)
+        finally:
+            reset_format(token)
+
+    async def _guarded(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -126,7 +170,7 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
         finally:
             container.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="ehcmpi 患者主索引 (patient master index)",
         version="0.1.0",
         description="FHIR R4 API of the ehcmpi patient master index.",
@@ -137,7 +181,18 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
     app.add_middleware(FhirGuard)
     _install_handlers(app)
     # $ihe-pix before Patient/{id}: the operation's path would otherwise read as an id.
-    modules = (metadata, pix_query, patient_create, patient_read, patient_search, patient_update)
+    modules = (
+        # $ehc-qr-verify first: every scan at every reader terminal comes here (route order)
+        metadata, ehc_qr_verify, pix_query, patient_create, patient_feed, patient_history,
+        patient_vread,
+        patient_match, patient_merge, patient_split, review_list, review_decide,
+        patient_read_medium, patient_bind_medium, patient_unbind_medium, patient_media,
+        ehc_qr, ehc_account, ehc_terminal, ehc_client_app, ehc_qr_records, ehc_qr_stats,
+        patient_read, patient_delete, patient_search, patient_update,
+        # terminology: the $operations before CodeSystem/{id} and ValueSet/{id}
+        codesystem_search, codesystem_lookup, codesystem_validate, codesystem_read,
+        valueset_search, valueset_validate, valueset_expand, valueset_read, operation_definition,
+    )  # fmt: skip
     capabilities: list[Capability] = []
     for module in modules:
         app.include_router(module.router, prefix="/fhir", tags=["FHIR"])

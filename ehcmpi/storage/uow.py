@@ -5,12 +5,15 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 
 from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.storage.cards import SqlCardRepository, SqlQrRecordRepository
 from ehcmpi.storage.engine import read_engine_for, write_options
 from ehcmpi.storage.jobs import SqlJobRepository
 from ehcmpi.storage.links import SqlLinkRepository
+from ehcmpi.storage.media import SqlMediaRepository
 from ehcmpi.storage.outbox import SqlOutboxRepository
 from ehcmpi.storage.patients import SqlPatientRepository
 from ehcmpi.storage.records import SqlAuditRepository, SqlEhcAccountRepository
+from ehcmpi.storage.terminals import SqlTerminalRepository
 
 
 class SqlUnitOfWork:
@@ -20,6 +23,10 @@ class SqlUnitOfWork:
     links: SqlLinkRepository
     jobs: SqlJobRepository
     outbox: SqlOutboxRepository
+    cards: SqlCardRepository
+    terminals: SqlTerminalRepository
+    qr_records: SqlQrRecordRepository
+    media: SqlMediaRepository
 
     def __init__(self, engine: Engine, crypto: CryptoProvider, *, write: bool = False) -> None:
         self._engine = engine
@@ -40,6 +47,10 @@ class SqlUnitOfWork:
         self.links = SqlLinkRepository(conn, self._crypto)
         self.jobs = SqlJobRepository(conn)
         self.outbox = SqlOutboxRepository(conn)
+        self.cards = SqlCardRepository(conn)
+        self.terminals = SqlTerminalRepository(conn)
+        self.qr_records = SqlQrRecordRepository(conn)
+        self.media = SqlMediaRepository(conn, self._crypto)
         return self
 
     def commit(self) -> None:
