@@ -36,8 +36,8 @@ from ehcmpi.fhir.outcome import FhirError, operation_outcome
 from ehcmpi.fhir.patient_resource import patient_resource
 from ehcmpi.fhir.responses import FhirResponse, base_url
 from ehcmpi.fhir.search_params import MAX_COUNT, ParsedSearch, parse
+from ehcmpi.ihe.identifiers import recognised_systems
 from ehcmpi.ihe.pdq import SearchPage
-from ehcmpi.ihe.pix import recognised_systems
 from ehcmpi.ihe.results import PixError
 from ehcmpi.terminology.systems import ARCHIVE_NUMBER_SYSTEM
 

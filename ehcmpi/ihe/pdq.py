@@ -45,7 +45,7 @@ from ehcmpi.core.search import (
     Text,
     Value,
 )
-from ehcmpi.ihe.pix import (
+from ehcmpi.ihe.identifiers import (
     Identifier,
     check_targets,
     current_patient,
