@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ehcmpi.core.card_ports import QrStore
 from ehcmpi.core.card_types import (
     OK,
     DeviceStatus,
@@ -31,7 +32,7 @@ from ehcmpi.core.card_types import (
 )
 from ehcmpi.core.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 from ehcmpi.core.model import Actor, EhcAccount, EhcAccountStatus, EhcCardKind
-from ehcmpi.core.ports import QrStore, UnitOfWork
+from ehcmpi.core.ports import UnitOfWork
 from ehcmpi.core.qr_format import (
     CODE_KINDS,
     KIND_CODES,
