@@ -30,10 +30,18 @@ IHE_ACTORS = (
 FORMATS = ("application/fhir+json", "json", "application/fhir+xml", "xml")
 
 
+#: The IHE Patient profiles the Patient resources conform to (PIXm ITI-104, PDQm ITI-78).
+IHE_PATIENT_PROFILES = (
+    "https://profiles.ihe.net/ITI/PIXm/StructureDefinition/IHE.PIXm.Patient",
+    "https://profiles.ihe.net/ITI/PDQm/StructureDefinition/IHE.PDQm.Patient",
+)
+
+
 def _resource(cap: Capability) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": cap.type}
     if cap.type == "Patient":
         entry["profile"] = "http://hl7.org/fhir/StructureDefinition/Patient"
+        entry["supportedProfile"] = list(IHE_PATIENT_PROFILES)
     if cap.interactions:
         entry["interaction"] = [
             {"code": i.code} | ({"documentation": i.documentation} if i.documentation else {})

@@ -104,8 +104,12 @@ def test_metadata_lists_exactly_the_search_parameters_the_server_accepts(
         query = {name: samples[name]} if name != "_count" else {"name": "z", "_count": "5"}
         response = http.get("/Patient", params=query)
         assert response.status_code == 200, (name, response.text)
-    # …and a parameter it does not advertise is refused, not silently ignored.
-    assert http.get("/Patient", params={"general-practitioner": "X"}).status_code == 400
+    # …and a parameter it does not advertise, next to a real criterion, is ignored by default
+    # (PDQm) but refused under ``Prefer: handling=strict`` (FHIR R4 search §3.1.1.4.2).
+    unadvertised = {"family": "张", "general-practitioner": "X"}
+    assert http.get("/Patient", params=unadvertised).status_code == 200
+    strict = {"Prefer": "handling=strict"}
+    assert http.get("/Patient", params=unadvertised, headers=strict).status_code == 400
 
 
 def test_metadata_lists_json_and_xml_and_the_ihe_actors(http: httpx.Client) -> None:
@@ -117,6 +121,11 @@ def test_metadata_lists_json_and_xml_and_the_ihe_actors(http: httpx.Client) -> N
     assert set(statement["instantiates"]) == {
         "https://profiles.ihe.net/ITI/PIXm/CapabilityStatement/IHE.PIXm.Manager",
         "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement/IHE.PDQm.PatientDemographicsSupplier",
+    }
+    (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    assert set(patient["supportedProfile"]) == {
+        "https://profiles.ihe.net/ITI/PIXm/StructureDefinition/IHE.PIXm.Patient",
+        "https://profiles.ihe.net/ITI/PDQm/StructureDefinition/IHE.PDQm.Patient",
     }
     CapabilityStatement.model_validate(statement)
 
