@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import pathlib
 import random
 import resource
 import sys
@@ -134,6 +135,9 @@ def _requests(job: dict[str, Any], host: str) -> tuple[list[int], list[bytes]]:
     indexes = [pick(rng, job["ranges"]) for _ in range(job["max_requests"])]
     if job["kind"] == "search":
         return indexes, [search_workload.search_request(i, k, host) for k, i in enumerate(indexes)]
+    if job["kind"] == "read":  # GET /fhir/Patient/{id}: ids of seeded patients from a file
+        ids = pathlib.Path(job["ids_file"]).read_text().split()
+        return indexes, [workload.read_request(ids[i % len(ids)], host) for i in indexes]
     return indexes, [workload.lookup_request(i, host) for i in indexes]
 
 
@@ -152,7 +156,7 @@ async def _client(
     tally: Tally,
     clock: dict[str, float],
 ) -> None:
-    is_lookup = job["kind"] in ("lookup", "search")  # rendered requests are sent in a loop
+    is_lookup = job["kind"] in ("lookup", "search", "read")  # rendered requests are sent in a loop
     rate = job.get("rate")
     while True:
         k = next(work)

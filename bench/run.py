@@ -41,7 +41,12 @@ from report import CONNECTIONS, TARGETS, log, meta, table, verdicts
 from ehcmpi.storage.engine import create_database_engine
 
 RESULTS = stack.BENCH_DIR / "results"
-MAX_RENDER_RATE = {"register": 4000, "lookup": 8000, "search": 2000}  # rendered per second
+MAX_RENDER_RATE = {
+    "register": 4000,
+    "lookup": 8000,
+    "search": 2000,
+    "read": 8000,
+}  # rendered per second
 
 
 # --- one HTTP phase ------------------------------------------------------------------------
@@ -75,7 +80,7 @@ class Phases:
             or int((duration + args.warmup) * MAX_RENDER_RATE[kind]),
             **job,
         }
-        if kind == "lookup":
+        if kind in ("lookup", "read"):
             spec["max_requests"] = min(spec["max_requests"], 200_000)
         if kind == "search":
             spec["max_requests"] = min(spec["max_requests"], 50_000)

@@ -8,7 +8,9 @@ seeds it up to each size through the real registration path (``seed.py``), then:
    scan of a table (``Seq Scan``) fails the run: every search kind must use an index;
 2. measures ``GET /fhir/Patient?…`` searches against the real ``ehcmpi serve``
    (``[server] http_workers = --workers``) from 32 keep-alive connections (``loadgen.py``,
-   closed loop), the mix rotating through the kinds.
+   closed loop), the mix rotating through the kinds;
+3. measures Patient reads (``GET /fhir/Patient/{id}``) of 50,000 random stored patients
+   the same way (issue 4: read ≥ 3,000/s with 32 clients).
 
 ``make bench`` runs the same HTTP phase at its own ``--sizes`` (``run.py``).  Results go to
 ``bench/results/search.json``.
@@ -59,6 +61,12 @@ def explain(config: pathlib.Path, seeded: int) -> list[dict[str, Any]]:
             page = container.pdq.query(
                 PatientSearch(tuple(parsed.conditions)), parsed.targets or None, parsed.count
             )
+            if not captured:  # an identifier resolved to IDs: rows read by primary key
+                plans.append({
+                    "kind": label, "matches": page.total, "execution": "by id",
+                    "seq_scans": [], "indexes": [], "plan": [],
+                })  # fmt: skip
+                continue
             statement, params = captured[-1]
             with container.engine.connect() as conn:
                 lines = [
@@ -89,6 +97,20 @@ def _print_plans(size: int, plans: list[dict[str, Any]]) -> None:
         )
 
 
+def _patient_ids(config: pathlib.Path, path: pathlib.Path, count: int = 50_000) -> int:
+    """Write the master-index IDs of ``count`` random stored patients to ``path``."""
+    container = build(load_settings(str(config)))
+    try:
+        with container.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT mpi_id FROM patients ORDER BY random() LIMIT {count}"
+            ).all()
+    finally:
+        container.close()
+    path.write_text("\n".join(str(r[0]) for r in rows))
+    return len(rows)
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"sizes": []}
     with stack.scratch_dir() as root, stack.backend("postgresql", root, args.pg) as b:
@@ -111,6 +133,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 entry["search"] = phases.load(
                     server, "search", f"HTTP search at {size:,} patients, {CONNECTIONS} conns",
                     ranges=[[0, seeded]], seed=5,
+                )  # fmt: skip
+                ids = _patient_ids(config, root / "read-ids.txt")
+                entry["read"] = phases.load(
+                    server, "read", f"HTTP read at {size:,} patients, {CONNECTIONS} conns",
+                    ranges=[[0, ids]], seed=6, ids_file=str(root / "read-ids.txt"),
                 )  # fmt: skip
             out["sizes"].append(entry)
     return out
@@ -137,13 +164,17 @@ def main(argv: list[str] | None = None) -> None:
     out = measure(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(out, indent=2, ensure_ascii=False, default=str))
-    print(f"\n{'patients':>10} {'search/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>5} {'miss':>5}")
+    print(
+        f"\n{'patients':>10} {'phase':>7} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'err':>5} {'miss':>5}"
+    )
     for entry in out["sizes"]:
-        r = entry["search"]
-        print(
-            f"{entry['size']:>10,} {r['rps']:>9,.0f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
-            f"{r['errors']:>5} {r['misses']:>5}"
-        )
+        for phase in ("search", "read"):
+            r = entry[phase]
+            print(
+                f"{entry['size']:>10,} {phase:>7} {r['rps']:>9,.0f} {r['p50_ms']:>7.1f} "
+                f"{r['p99_ms']:>7.1f} {r['errors']:>5} {r['misses']:>5}"
+            )
     scans = [(e["size"], p["kind"]) for e in out["sizes"] for p in e["plans"] if p["seq_scans"]]
     if scans:
         print(f"FAIL: sequential scans in {scans}")

@@ -217,6 +217,13 @@ def lookup_request(index: int, host: str) -> bytes:
     return _head("GET", target, host, "Accept: application/fhir+json\r\n\r\n").encode()
 
 
+def read_request(mpi_id: str, host: str) -> bytes:
+    """The raw HTTP/1.1 request for the read of one patient by master-index ID."""
+    return _head(
+        "GET", f"/fhir/Patient/{mpi_id}", host, "Accept: application/fhir+json\r\n\r\n"
+    ).encode()
+
+
 # --- in process ------------------------------------------------------------------------------
 
 
