@@ -50,12 +50,14 @@ $(SOFTHSM):
 ## and ITI-8 feeds / ITI-9 queries over MLLP (MLLP_ARGS for mllp_bench.py)
 ## and EHC QR generation / verification in process and over HTTP (QR_ARGS for qr_bench.py)
 ## and ITI-119 $match over HTTP at 100k and 1M patients (FHIR_MATCH_ARGS for fhir_match_bench.py)
+## and PDQm search and Patient read/s at 100k and 1M patients (SEARCH_ARGS for search_bench.py)
 ## and SM2 sign/verify per second, SM4-GCM and SM3 MB/s (CRYPTO_ARGS for crypto_bench.py)
 MATCH_ARGS ?=
 ONLINE_ARGS ?=
 MLLP_ARGS ?=
 QR_ARGS ?=
 FHIR_MATCH_ARGS ?=
+SEARCH_ARGS ?=
 CRYPTO_ARGS ?=
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
@@ -64,6 +66,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/mllp_bench.py $(MLLP_ARGS)
 	$(BIN)/python bench/qr_bench.py $(QR_ARGS)
 	$(BIN)/python bench/fhir_match_bench.py $(FHIR_MATCH_ARGS)
+	$(BIN)/python bench/search_bench.py $(SEARCH_ARGS)
 	$(BIN)/python bench/crypto_bench.py $(CRYPTO_ARGS)
 
 clean:
