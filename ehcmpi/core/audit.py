@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ehcmpi.core.batches import BatchWriter
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.model import Actor, AuditEntry
 from ehcmpi.core.ports import UnitOfWork
@@ -35,67 +35,33 @@ class AuditCall:
 
 
 class AuditLog:
-    """Buffers audit entries and writes them in batches."""
+    """Buffers audit entries and writes them in batches (:class:`BatchWriter`)."""
 
     def __init__(
         self, uow: UnitOfWorkSource, *, interval: float = 0.2, max_batch: int = 500
     ) -> None:
         self._uow = uow
-        self._interval = interval
-        self._max_batch = max_batch
-        self._pending: list[AuditEntry] = []
-        self._lock = threading.Lock()
-        self._flushing = threading.Lock()  # flush() returns only after a concurrent one
-        self._wake = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer: BatchWriter[AuditEntry] = BatchWriter(
+            self._write, name="audit-writer", interval=interval, max_batch=max_batch
+        )
+
+    def _write(self, batch: Sequence[AuditEntry]) -> None:
+        with self._uow(write=True) as uow:
+            uow.audit.record(list(batch))
+            uow.commit()
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-            self._thread.start()
+        self._writer.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.flush()
+        self._writer.stop()
 
     def record(self, entry: AuditEntry) -> None:
-        with self._lock:
-            self._pending.append(entry)
-            full = len(self._pending) >= self._max_batch
-        if full or self._thread is None:
-            self._wake.set()
-            if self._thread is None:
-                self.flush()
+        self._writer.add(entry)
 
     def flush(self) -> None:
         """Write every entry recorded so far, including one the writer thread is writing."""
-        with self._flushing:
-            self._flush()
-
-    def _flush(self) -> None:
-        with self._lock:
-            batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            with self._uow(write=True) as uow:
-                uow.audit.record(batch)
-                uow.commit()
-        except Exception:
-            log.exception("audit write failed; %d entries kept for the next attempt", len(batch))
-            with self._lock:
-                self._pending[:0] = batch
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            self.flush()
+        self._writer.flush()
 
     @contextmanager
     def call(self, actor: Actor, action: str) -> Iterator[AuditCall]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from ehcmpi.core.batches import BatchWriter
 from ehcmpi.core.card_types import QrRecord
 from ehcmpi.core.ports import UnitOfWork
 
@@ -39,64 +39,33 @@ class QrRecordLog:
         max_pending: int = 200_000,
     ) -> None:
         self._uow = uow
-        self._interval = interval
-        self._max_batch = max_batch
-        self._max_pending = max_pending
-        self._pending: list[QrRecord] = []
-        self._lock = threading.Lock()
-        self._flushing = threading.Lock()
-        self._wake = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_purge = 0.0
+        self._writer: BatchWriter[QrRecord] = BatchWriter(
+            self._write,
+            name="qr-records",
+            interval=interval,
+            max_batch=max_batch,
+            max_pending=max_pending,
+            idle=self._purge_now_and_then,
+        )
+
+    def _write(self, batch: Sequence[QrRecord]) -> None:
+        with self._uow(write=True) as uow:
+            uow.qr_records.add(list(batch))
+            uow.commit()
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stopped.clear()
-            self._thread = threading.Thread(target=self._run, name="qr-records", daemon=True)
-            self._thread.start()
+        self._writer.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.flush()
+        self._writer.stop()
 
     def record(self, entry: QrRecord) -> None:
-        with self._lock:
-            self._pending.append(entry)
-            full = len(self._pending) >= self._max_batch
-        if self._thread is None:
-            self.flush()  # no writer thread (CLI, tests): write now
-        elif full:
-            self._wake.set()
+        self._writer.add(entry)
 
     def flush(self) -> None:
         """Write every record so far, including a batch the writer thread is writing."""
-        with self._flushing:
-            while self._flush_batch():
-                pass
-
-    def _flush_batch(self) -> bool:
-        with self._lock:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-        if not batch:
-            return False
-        try:
-            with self._uow(write=True) as uow:
-                uow.qr_records.add(batch)
-                uow.commit()
-        except Exception:
-            log.exception("QR record write failed; %d records kept for a retry", len(batch))
-            with self._lock:
-                self._pending[:0] = batch
-                # Bounded: a database that stays away must not exhaust memory.
-                del self._pending[self._max_pending :]
-            return False
-        return True
+        self._writer.flush()
 
     def purge(self, now: dt.datetime | None = None) -> int:
         """Forget the use counters of codes that expired more than ``PURGE_GRACE`` ago."""
@@ -106,14 +75,7 @@ class QrRecordLog:
             uow.commit()
         return count
 
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            self.flush()
-            if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
-                self._last_purge = time.monotonic()
-                try:
-                    self.purge()
-                except Exception:
-                    log.exception("purging expired QR use counters failed")
+    def _purge_now_and_then(self) -> None:
+        if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
+            self._last_purge = time.monotonic()
+            self.purge()
