@@ -62,6 +62,7 @@ def check_demographics(demographics: Demographics) -> None:
     """Refuse codes outside GB/T 2261.1 (gender) and GB/T 3304 (ethnicity), and over-long
     names and phones."""
     _too_long("姓名", demographics.name, MAX_NAME, "name")
+    _too_long("母亲姓名", demographics.mothers_maiden_name, MAX_NAME, "mothers_maiden_name")
     for phone in demographics.phones:
         _too_long("电话号码", phone, MAX_PHONE, "telecom")
     if demographics.gender is not None and demographics.gender not in GENDERS:

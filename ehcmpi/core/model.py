@@ -63,7 +63,11 @@ class Address:
 
 @dataclass(frozen=True, slots=True)
 class Demographics:
-    """患者基本信息. ``gender`` is a GB/T 2261.1 code, ``ethnicity`` a GB/T 3304 code."""
+    """患者基本信息. ``gender`` is a GB/T 2261.1 code, ``ethnicity`` a GB/T 3304 code.
+
+    ``mothers_maiden_name`` (母亲姓名, HL7 PID-6, FHIR extension patient-mothersMaidenName) is
+    a third person's name, kept as given, for PDQ / PDQm search (IHE ITI-21, ITI-78).
+    """
 
     name: str | None = None
     name_pinyin: str | None = None
@@ -72,6 +76,7 @@ class Demographics:
     ethnicity: str | None = None
     phones: tuple[str, ...] = ()
     addresses: tuple[Address, ...] = ()
+    mothers_maiden_name: str | None = None
 
     def filled_from(self, other: Demographics) -> Demographics:
         """Keep what this record has; take from ``other`` only what is missing here."""
@@ -83,6 +88,7 @@ class Demographics:
             ethnicity=self.ethnicity or other.ethnicity,
             phones=self.phones + tuple(p for p in other.phones if p not in self.phones),
             addresses=self.addresses or other.addresses,
+            mothers_maiden_name=self.mothers_maiden_name or other.mothers_maiden_name,
         )
 
 

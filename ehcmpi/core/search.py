@@ -18,8 +18,13 @@ in Latin letters with pinyin and Latin words, ignoring case, spaces and tones:
   and a system that puts the whole name in the family component is served as well); letters:
   the family name's pinyin, or the first or last Latin word, starts with them;
 - ``given`` — the given name (characters or pinyin), or the first or last Latin word;
-- ``EXACT`` equals instead of starts with (``name``: the whole name), ``CONTAINS`` (``name``
-  and addresses only) contains.
+- ``EXACT`` equals instead of starts with (``name``: the whole name), ``CONTAINS`` (``name``,
+  ``mothers_maiden_name`` and addresses only) contains.
+
+The mother's maiden name (母亲姓名; ITI-21 ``@PID.6``, PDQm ``mothersMaidenName``) is compared
+as one string, not split into family and given names: characters with characters, letters
+with its pinyin (or its Latin letters), ignoring case, spaces and tones — ``李``, ``li`` and
+``Li Xiu`` all find 李秀英, ``秀英`` does not (``CONTAINS`` does).
 
 Addresses: ``ADDRESS`` is any of text, line, city, district, state, postal code and country;
 the other address fields one part each; prefix and contains ignore case, exact does not.
@@ -59,6 +64,7 @@ class Field(StrEnum):
     POSTAL_CODE = "postal_code"
     COUNTRY = "country"
     DOMAIN = "domain"
+    MOTHERS_MAIDEN_NAME = "mothers_maiden_name"
 
 
 class Match(StrEnum):
@@ -77,7 +83,7 @@ ADDRESS_PARTS: dict[Field, tuple[str, ...]] = {
     Field.COUNTRY: ("country",),
 }
 NAME_FIELDS = frozenset({Field.NAME, Field.FAMILY, Field.GIVEN})
-TEXT_FIELDS = NAME_FIELDS | frozenset(ADDRESS_PARTS)
+TEXT_FIELDS = NAME_FIELDS | frozenset(ADDRESS_PARTS) | {Field.MOTHERS_MAIDEN_NAME}
 CONTAINS_FIELDS = TEXT_FIELDS - {Field.FAMILY, Field.GIVEN}
 
 

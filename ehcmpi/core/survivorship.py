@@ -28,7 +28,7 @@ from ehcmpi.terminology.pinyin import has_cjk
 
 Trust = Callable[[str], int]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-FIELDS = ("gender", "birth_date", "ethnicity", "addresses")
+FIELDS = ("gender", "birth_date", "ethnicity", "addresses", "mothers_maiden_name")
 
 
 def ranked(sources: Sequence[SourceRecord], trust: Trust) -> list[SourceRecord]:

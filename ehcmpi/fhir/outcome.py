@@ -39,6 +39,7 @@ _EXPRESSIONS = {
     "gender": "Patient.gender",
     "ethnicity": "Patient.extension",
     "name": "Patient.name",
+    "mothers_maiden_name": "Patient.extension",
     "telecom": "Patient.telecom",
     "identifier.system": "Patient.identifier.system",
     "identifier.value": "Patient.identifier.value",

@@ -5,6 +5,8 @@ Identifiers: the master-index ID (``MPI_ID_SYSTEM``), the EHC ID
 document-type CodeSystem, the temporary archive number (``use=temp``, ``old`` once an EHC ID
 exists: §5.1.6) and the hospital systems' local IDs.  A Chinese name is split into family
 and given names and carries its pinyin as a syllabic representation (ISO 21090 EN.SYL).
+The mother's maiden name (母亲姓名) is the FHIR core extension ``patient-mothersMaidenName``
+(valueString), which IHE PDQm ITI-78 searches by (``mothersMaidenName``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ EXT_ETHNICITY = f"{EXT_BASE}/ethnicity"
 EXT_GB_GENDER = f"{EXT_BASE}/gb-t-2261-1-gender"
 EXT_DATA_QUALITY = f"{EXT_BASE}/data-quality"
 EXT_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
+EXT_MOTHERS_MAIDEN_NAME = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
 SERVER_ASSIGNED = frozenset({MPI_ID_SYSTEM, EHC_ID_SYSTEM, ARCHIVE_NUMBER_SYSTEM})
 _ADDRESS_FIELDS = (
     ("text", "text"), ("city", "city"), ("district", "district"), ("state", "state"),
@@ -128,6 +131,22 @@ def _extension_code(resource: dict[str, Any], url: str) -> str | None:
     return None
 
 
+def _mothers_maiden_name(resource: dict[str, Any]) -> str | None:
+    """The ``patient-mothersMaidenName`` extension's valueString (blank: none); 422 when the
+    extension carries another kind of value."""
+    for i, ext in enumerate(resource.get("extension", [])):
+        if ext.get("url") != EXT_MOTHERS_MAIDEN_NAME:
+            continue
+        value = ext.get("valueString")
+        if not isinstance(value, str):
+            raise _invalid(
+                "母亲姓名扩展须为 valueString (mothersMaidenName needs a valueString)",
+                f"Patient.extension[{i}]",
+            )
+        return value.strip() or None
+    return None
+
+
 def _gender(resource: dict[str, Any]) -> str | None:
     gb = _extension_code(resource, EXT_GB_GENDER)
     if gb is not None:
@@ -177,6 +196,7 @@ def registration_request(
         ethnicity=_extension_code(resource, EXT_ETHNICITY),
         phones=tuple(dict.fromkeys(phones)),
         addresses=_addresses(resource),
+        mothers_maiden_name=_mothers_maiden_name(resource),
     )
     return RegistrationRequest(demographics, tuple(documents), tuple(sources), mode)
 
@@ -256,6 +276,8 @@ def patient_resource(p: PatientRecord) -> dict[str, Any]:
     if d.gender:
         gb = _coding(GENDER_CODESYSTEM, d.gender, GENDERS[d.gender].name_zh)
         extensions.append({"url": EXT_GB_GENDER, "valueCoding": gb})
+    if d.mothers_maiden_name:
+        extensions.append({"url": EXT_MOTHERS_MAIDEN_NAME, "valueString": d.mothers_maiden_name})
     extensions.extend({"url": EXT_DATA_QUALITY, "valueString": f} for f in p.data_quality)
     if extensions:
         resource["extension"] = extensions

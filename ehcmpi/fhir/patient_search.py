@@ -4,8 +4,8 @@ Query (IHE ITI-78, RULES.md 27; FHIR R4 http §3.1.0.8 search, search §3.1.1) a
 
 The FHIR twin of HL7 v2 ITI-21: both answer from ``PdqSupplier`` (``ihe.pdq``), one SQL
 statement per page.  Parameters: ``search_params`` (``_id, active, family, given, name,
-identifier, telecom, birthdate, gender, address, address-city|state|postalcode|country``,
-``:exact``/``:contains``, AND/OR, ``_count``).  Answers:
+identifier, telecom, birthdate, gender, mothersMaidenName, address,
+address-city|state|postalcode|country``, ``:exact``/``:contains``, AND/OR, ``_count``).  Answers:
 
 - 200 Bundle ``searchset`` (PDQm Cases 1 and 3): ``total`` counts every match, the ``self``
   link shows the parameters applied (ignored ones left out), ``first``/``next``/``previous``
@@ -71,6 +71,11 @@ CAPABILITY = Capability(
             "birthdate", "date", "[eq|ne|lt|gt|le|ge|sa|eb|ap]YYYY[-MM[-DD]] 出生日期 (birth date)"
         ),
         SearchParam("gender", "token", "male | female | other | unknown, 或 GB/T 2261.1 代码"),
+        SearchParam(
+            "mothersMaidenName",
+            "string",
+            f"母亲姓名 (mother's maiden name), 汉字或拼音 (characters or pinyin); {_STRING}",
+        ),
         SearchParam("address", "string", f"地址任一部分 (any address part); {_STRING}"),
         SearchParam("address-city", "string", f"城市 (city); {_STRING}"),
         SearchParam("address-state", "string", f"省 (state); {_STRING}"),

@@ -3,9 +3,10 @@
 ITI-78 2:3.78.4.1.2.1–2:3.78.4.1.2.3, RULES.md 27).
 
 - A repeated parameter ANDs, commas inside one value OR (``\\,`` is a literal comma).
-- Strings (``name``, ``family``, ``given``, ``address``, ``address-city|state|postalcode|
-  country``) match by prefix, ``:exact`` exactly, ``:contains`` anywhere (not on ``family``
-  and ``given``).  What each matches is stated in ``core.search``.
+- Strings (``name``, ``family``, ``given``, ``mothersMaidenName``, ``address``,
+  ``address-city|state|postalcode|country``) match by prefix, ``:exact`` exactly,
+  ``:contains`` anywhere (not on ``family`` and ``given``).  What each matches is stated in
+  ``core.search``; names, the mother's maiden name included, in characters or pinyin.
 - Tokens: ``identifier`` ``system|value``, ``value`` (any system), ``|value`` (no system: no
   identifier here is without one) and ``system|`` — the PDQm domain restriction (Case 2);
   ``telecom`` ``[phone|sms|]number``; ``gender`` an AdministrativeGender code, or a GB/T 2261.1
@@ -15,11 +16,10 @@ ITI-78 2:3.78.4.1.2.1–2:3.78.4.1.2.3, RULES.md 27).
 - ``_count`` (1…``MAX_COUNT``; more is served as ``MAX_COUNT``), ``_page`` (our page
   pointer), ``_format`` (content negotiation, ``responses``).
 
-An unsupported modifier is refused (FHIR: servers SHALL reject it).  An unknown parameter —
-``mothersMaidenName`` among them, since the index does not hold it — is ignored and left out
-of the ``self`` link, as FHIR lets a server do and PDQm asks ("should be ignored"), unless the
-client sends ``Prefer: handling=strict``: then it is refused with 400.  An empty value is no
-criterion.  A value that cannot be read is refused with 400.
+An unsupported modifier is refused (FHIR: servers SHALL reject it).  An unknown parameter is
+ignored and left out of the ``self`` link, as FHIR lets a server do and PDQm asks ("should be
+ignored"), unless the client sends ``Prefer: handling=strict``: then it is refused with 400.
+An empty value is no criterion.  A value that cannot be read is refused with 400.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ MAX_COUNT = 200
 ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
 STRINGS = {
     "name": Field.NAME, "family": Field.FAMILY, "given": Field.GIVEN,
+    "mothersMaidenName": Field.MOTHERS_MAIDEN_NAME,
     "address": Field.ADDRESS, "address-city": Field.CITY, "address-state": Field.STATE,
     "address-postalcode": Field.POSTAL_CODE, "address-country": Field.COUNTRY,
 }  # fmt: skip

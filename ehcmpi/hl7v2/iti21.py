@@ -3,8 +3,9 @@
 
 QPD-3 repeats ``@PID.<field>[.<comp>[.<sub>]]^value``: PID.3 (id, with PID.3.4 its domain —
 PID.3.1 alone is refused), PID.5 (family/given/full name, Chinese characters or pinyin), PID.6
-(accepted, ignored), PID.7 (birth date), PID.8 (sex), PID.11 (address: city, district, postal
-code, text), PID.13 (phone), PID.18 (accepted, ignored).  QPD-8 restricts the domains in
+(mother's maiden name 母亲姓名, by prefix, characters or pinyin), PID.7 (birth date), PID.8
+(sex), PID.11 (address: city, district, postal code, text), PID.13 (phone), PID.18 (accepted,
+ignored).  QPD-8 restricts the domains in
 PID-3 (unknown ones: AE, ERR ``QPD^1^8^<n>`` 204).  RCP-2 ``<n>^RD`` pages the answer: DSC
 carries a continuation pointer, the next increment repeats the query with DSC-1 = pointer.
 The same ``PdqSupplier`` answers FHIR PDQm (ITI-78).
@@ -32,7 +33,8 @@ _FIELDS = {
     "PID.7": "birth_date", "PID.7.1": "birth_date", "PID.8": "gender",
     "PID.11": "address", "PID.11.1": "address", "PID.11.1.1": "address", "PID.11.3": "city",
     "PID.11.4": "city", "PID.11.5": "postal_code", "PID.11.9": "district", "PID.13": "phone",
-    "PID.13.1": "phone", "PID.13.12": "phone", "PID.6": "", "PID.6.1": "", "PID.6.1.1": "",
+    "PID.13.1": "phone", "PID.13.12": "phone", "PID.6": "mothers_maiden_name",
+    "PID.6.1": "mothers_maiden_name", "PID.6.1.1": "mothers_maiden_name",
     "PID.18": "", "PID.18.1": "",
 }  # fmt: skip
 DEFAULT_PAGE = 100

@@ -10,7 +10,8 @@ configured domain by OID or namespace (both given must not name different domain
 an Appendix A code (01–10, 99) marks a document when CX.4 is absent or unknown; otherwise a
 missing CX.4 is the domain whose ``source`` is MSH-3 (ITI-8 rule 13).  Outgoing ids are fully
 qualified (ITI-9 rule 4, ITI-10 rule 16).  PID-5: name in characters (XPN.8 ``I``, table
-4000), then its pinyin (XPN.8 ``P``).
+4000), then its pinyin (XPN.8 ``P``).  PID-6: the mother's maiden name (母亲姓名), a repetition
+in characters preferred; written back with name type ``M`` (table 0200, maiden name).
 """
 
 from __future__ import annotations
@@ -186,14 +187,15 @@ def registration_from_pid(message: Message, domains: DomainRegistry) -> Registra
 
 
 def demographics_from_pid(pid: Segment) -> Demographics:
-    """PID-5, 7, 8, 11, 13, 14 and 22; data errors raise ``HL7Error`` with their location."""
+    """PID-5, 6, 7, 8, 11, 13, 14 and 22; data errors raise ``HL7Error`` with their location."""
     name, pinyin = _names(pid)
     phones = [_phone(f) for n in (13, 14) for f in pid.repetitions(n)]
     addresses = [_address(f) for f in pid.repetitions(11) if not f.is_null]
     gender, birth_date = _gender(pid.first(8).component(1)), _birth_date(pid.first(7).component(1))
     return Demographics(
         name, pinyin, gender, birth_date, _ethnicity(pid.first(22)),
-        tuple(dict.fromkeys(p for p in phones if p)), tuple(a for a in addresses if a != Address())
+        tuple(dict.fromkeys(p for p in phones if p)), tuple(a for a in addresses if a != Address()),
+        _mothers_maiden_name(pid),
     )  # fmt: skip
 
 
@@ -214,6 +216,12 @@ def _names(pid: Segment) -> tuple[str | None, str | None]:
         return name, None
     pinyin = (t for t, c in reps if t != name and (c in ("P", "A") or _LATIN.fullmatch(t)))
     return name, next(pinyin, None)
+
+
+def _mothers_maiden_name(pid: Segment) -> str | None:
+    """PID-6 (XPN): the first repetition in characters, else the first one; ``""`` is none."""
+    names = [n for n in (_xpn_text(f) for f in pid.repetitions(6) if not f.is_null) if n]
+    return next((n for n in names if has_cjk(n)), names[0] if names else None)
 
 
 def _birth_date(ts: str) -> dt.date | None:
@@ -318,7 +326,7 @@ def pdq_pid(
     *,
     set_id: int = 1,
 ) -> list[Value]:
-    """ITI-21 response PID-1, 3, 5, 7, 8, 11, 13, 22 (rule 20); PID-3 in ``systems_to_show``."""
+    """ITI-21 response PID-1, 3, 5, 6, 7, 8, 11, 13, 22 (rule 20); PID-3 in ``systems_to_show``."""
     d = patient.demographics
     ids = [
         format_identifier(system, value, domains).components()
@@ -328,6 +336,7 @@ def pdq_pid(
     fields: list[Value] = [None] * 23
     fields[0], fields[1], fields[3] = "PID", str(set_id), Rep(ids)
     fields[5] = _xpn_out(d.name, d.name_pinyin)
+    fields[6] = _maiden_out(d.mothers_maiden_name)
     fields[7] = d.birth_date.strftime("%Y%m%d") if d.birth_date else None
     fields[8] = GB_TO_SEX.get(d.gender or "")
     fields[11] = Rep(_xad_out(a) for a in d.addresses)
@@ -349,6 +358,16 @@ def _xpn_out(name: str | None, pinyin: str | None) -> Value:
         return first
     py_family, _, py_given = pinyin.partition(" ")
     return Rep((first, [py_family, py_given, None, None, None, None, "L", "P"]))
+
+
+def _maiden_out(name: str | None) -> Value:
+    """PID-6: characters as family^given (复姓 kept together), a Latin name whole in XPN.1."""
+    if not name:
+        return None
+    if not has_cjk(name):
+        return [name, None, None, None, None, None, "M"]
+    family, given = split_chinese_name(name)
+    return [family, given or None, None, None, None, None, "M", "I"]
 
 
 def _xad_out(a: Address) -> Value:

@@ -258,8 +258,7 @@ def _holders(uow: UnitOfWork, values: Sequence[Value], every: Sequence[str]) -> 
 def criteria_search(criteria: PdqCriteria) -> PatientSearch:
     """ITI-21 QPD-3 criteria as a search: names by prefix (PID-5), the birth date's day
     (PID-7), address line contained in an address (PID-11.1), city and district by prefix,
-    postal code exactly.  The mother's maiden name (PID-6) is not held by the index and is
-    ignored."""
+    postal code exactly, the mother's maiden name by prefix (PID-6)."""
     c = _cleaned(criteria)
     wanted: list[tuple[Field, Value | None]] = [
         (Field.IDENTIFIER, IdentifierValue(c.identifier.system, c.identifier.value)
@@ -274,6 +273,8 @@ def criteria_search(criteria: PdqCriteria) -> PatientSearch:
         (Field.CITY, Text(c.city) if c.city else None),
         (Field.DISTRICT, Text(c.district) if c.district else None),
         (Field.POSTAL_CODE, Text(c.postal_code, Match.EXACT) if c.postal_code else None),
+        (Field.MOTHERS_MAIDEN_NAME,
+         Text(c.mothers_maiden_name) if c.mothers_maiden_name else None),
     ]  # fmt: skip
     return PatientSearch(tuple(Condition(f, (v,)) for f, v in wanted if v is not None))
 
@@ -294,8 +295,9 @@ def _cleaned(criteria: PdqCriteria) -> PdqCriteria:
 def _invalid_query() -> PixError:
     return PixError(
         "invalid_query",
-        "查询至少需要一个条件，如患者标识、姓名、出生日期、性别、电话或地址 (give at least one "
-        "criterion: identifier, name, birth date, gender, phone or address)",
+        "查询至少需要一个条件，如患者标识、姓名、出生日期、性别、电话、地址或母亲姓名 (give at "
+        "least one criterion: identifier, name, birth date, gender, phone, address or mother's "
+        "maiden name)",
     )
 
 

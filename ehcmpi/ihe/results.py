@@ -84,8 +84,8 @@ class PdqCriteria:
     Every criterion given must hold.  Names match by prefix, in Chinese characters or pinyin;
     ``name`` is a full name, ``family``/``given`` its parts.  ``address`` is contained in some
     address's text; ``city``/``district`` match by prefix, ``postal_code`` exactly.  ``gender``
-    is a GB/T 2261.1 code.  ``mothers_maiden_name`` is accepted and ignored: the index does
-    not hold it.
+    is a GB/T 2261.1 code.  ``mothers_maiden_name`` (PID-6) matches by prefix, in characters or
+    pinyin.
     """
 
     identifier: SourceIdentifier | None = None

@@ -59,6 +59,7 @@ def _demographics_dict(d: Demographics) -> dict[str, Any]:
         "ethnicity": d.ethnicity,
         "phones": list(d.phones),
         "addresses": [_address_dict(a) for a in d.addresses],
+        "mothers_maiden_name": d.mothers_maiden_name,
     }
 
 
@@ -71,6 +72,8 @@ def _demographics_from(d: dict[str, Any]) -> Demographics:
         ethnicity=d["ethnicity"],
         phones=tuple(d["phones"]),
         addresses=tuple(Address(**a) for a in d["addresses"]),
+        # absent from snapshots and source records written before migration 0008
+        mothers_maiden_name=d.get("mothers_maiden_name"),
     )
 
 

@@ -29,7 +29,7 @@ from ehcmpi.core.model import (
 from ehcmpi.core.search import PatientSearch, SearchRows
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
-from ehcmpi.storage.search import name_keys, search_rows
+from ehcmpi.storage.search import maiden_keys, name_keys, search_rows
 from ehcmpi.storage.tables import (
     patient_documents,
     patient_phones,
@@ -238,6 +238,7 @@ class SqlPatientRepository:
                 ethnicity=row.ethnicity,
                 phones=tuple(decrypt(p.enc, PHONE_CONTEXT) for p in children["p"]),
                 addresses=codec.addresses_from_json(row.addresses),
+                mothers_maiden_name=row.mothers_maiden_name,
             ),
             documents=tuple(
                 IdentityDocument(d.t1, decrypt(d.enc, DOC_CONTEXT), bool(d.f1), d.t2, bool(d.f2))
@@ -260,6 +261,7 @@ class SqlPatientRepository:
             "name_pinyin": d.name_pinyin,
             "pinyin_key": pinyin_key(d.name) if d.name else None,
             **name_keys(d.name),
+            **maiden_keys(d.mothers_maiden_name),
             "gender": d.gender,
             "birth_date": d.birth_date,
             "ethnicity": d.ethnicity,

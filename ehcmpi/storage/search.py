@@ -13,6 +13,9 @@ given_name   伟                                      NULL
 given_key    wei                                     ~schmidt  (last word, if there are two)
 ============ ====================================== =========================================
 
+The mother's maiden name has its two columns, ``mothers_maiden_name`` as given and
+``mothers_maiden_key`` its ``pinyin_key`` (李秀英: lixiuying; Mary Doe: marydoe), compared whole.
+
 Latin words carry a leading ``~`` so that a pinyin family-name range never meets a Latin word
 and the reverse.  Phone numbers are compared by their HMAC-SM3 blind index (§6.3), addresses
 inside their JSON text (unindexed: a condition on them narrows what an indexed one found, or
@@ -81,6 +84,12 @@ def name_keys(name: str | None) -> dict[str, str | None]:
     return keys
 
 
+def maiden_keys(maiden_name: str | None) -> dict[str, str | None]:
+    """``mothers_maiden_name`` and ``mothers_maiden_key`` of a patient row (migration 0008)."""
+    text = (maiden_name or "").strip()
+    return {"mothers_maiden_name": text or None, "mothers_maiden_key": pinyin_key(text) or None}
+
+
 # --- conditions -------------------------------------------------------------------------------
 
 
@@ -129,6 +138,18 @@ def _name(field: Field, text: Text) -> list[Bool]:
     key = "" if has_cjk(value) else pinyin_key(value)
     # Without letters to read as pinyin ("𠀾", "123") the value is compared as typed.
     return _letters(field, key, text.match) if key else _chars(field, value, text.match)
+
+
+def _maiden(text: Text) -> Bool:
+    """The mother's maiden name, whole: characters as typed, letters by their pinyin key."""
+    value = text.value.strip()
+    key = "" if has_cjk(value) else pinyin_key(value)
+    column, probe = (_c.mothers_maiden_key, key) if key else (_c.mothers_maiden_name, value)
+    if text.match is Match.EXACT:
+        return column == probe
+    if text.match is Match.CONTAINS:
+        return column.contains(probe, autoescape=True)
+    return _starts(column, probe)
 
 
 def _address(field: Field, text: Text, dialect: str) -> Bool:
@@ -228,6 +249,8 @@ class Conditions:
     def _value(self, field: Field, value: Value) -> Bool:
         if isinstance(value, Text) and field in NAME_FIELDS:
             return sa.or_(*_name(field, value))
+        if isinstance(value, Text) and field is Field.MOTHERS_MAIDEN_NAME:
+            return _maiden(value)
         if isinstance(value, Text):
             return _address(field, value, self._dialect)
         if isinstance(value, DateRange):

@@ -59,6 +59,24 @@ patients = sa.Table(
     sa.Index("ix_patients_family_key", "family_key", "gender", "status", "mpi_id"),
     sa.Index("ix_patients_given_name", "given_name"),
     sa.Index("ix_patients_given_key", "given_key"),
+    # The mother's maiden name (PDQ ITI-21 @PID.6, PDQm mothersMaidenName; migration 0008):
+    # as given, like ``name``, and its compact pinyin (or Latin letters), like ``pinyin_key``;
+    # 200 characters of up to six pinyin letters each.  Partial indexes: a patient without
+    # one costs no index entry (a prefix range implies NOT NULL, so both backends use them).
+    sa.Column("mothers_maiden_name", sa.String(200)),
+    sa.Column("mothers_maiden_key", sa.String(1200)),
+    sa.Index(
+        "ix_patients_mothers_maiden_name",
+        "mothers_maiden_name",
+        sqlite_where=sa.text("mothers_maiden_name IS NOT NULL"),
+        postgresql_where=sa.text("mothers_maiden_name IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_patients_mothers_maiden_key",
+        "mothers_maiden_key",
+        sqlite_where=sa.text("mothers_maiden_key IS NOT NULL"),
+        postgresql_where=sa.text("mothers_maiden_key IS NOT NULL"),
+    ),
 )
 
 patient_documents = sa.Table(

@@ -325,3 +325,51 @@ def test_identifiers_of_two_different_patients_are_409_and_change_nothing(
     assert _count(container) == 2
     found = http.get("/Patient", params={"identifier": f"{HIS_SYSTEM}|H7"}).json()
     assert found["entry"][0]["resource"]["name"][0]["text"] == "李娜"
+
+
+# --- the mother's maiden name (PDQm Patient, FHIR extension patient-mothersMaidenName) --------
+
+MAIDEN_NAME = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
+
+
+def _with_mother(body: dict[str, Any], value: Any, kind: str = "valueString") -> dict[str, Any]:
+    body["extension"] = [*body.get("extension", []), {"url": MAIDEN_NAME, kind: value}]
+    return body
+
+
+def _mother(resource: dict[str, Any]) -> list[str]:
+    return [e["valueString"] for e in resource.get("extension", []) if e["url"] == MAIDEN_NAME]
+
+
+def test_the_mothers_maiden_name_is_kept_read_back_and_versioned(http: httpx.Client) -> None:
+    created = _post(http, _with_mother(chinese_patient(), " 李秀英 "))
+    assert created.status_code == 201, created.text
+    patient_id = created.json()["id"]
+
+    read = http.get(f"/Patient/{patient_id}")
+    as_xml = http.get(f"/Patient/{patient_id}", params={"_format": "xml"})
+
+    assert _mother(created.json()) == _mother(read.json()) == ["李秀英"]
+    assert f'<extension url="{MAIDEN_NAME}"><valueString value="李秀英"/>' in as_xml.text
+    # A PUT without the extension removes it; the earlier version still shows it.
+    body = read.json()
+    body["extension"] = [e for e in body["extension"] if e["url"] != MAIDEN_NAME]
+    updated = http.put(f"/Patient/{patient_id}", json=body)
+    assert updated.status_code == 200, updated.text
+    assert _mother(http.get(f"/Patient/{patient_id}").json()) == []
+    assert _mother(http.get(f"/Patient/{patient_id}/_history/1").json()) == ["李秀英"]
+    assert _search_total(http, mothersMaidenName="李") == 0
+
+
+def test_a_mothers_maiden_name_that_is_no_string_or_too_long_is_422_and_nothing_is_written(
+    http: httpx.Client, container: Container
+) -> None:
+    coded = _post(http, _with_mother(chinese_patient(), {"code": "li"}, "valueCoding"))
+    too_long = _post(http, _with_mother(chinese_patient(), "李" * 201))
+
+    for response in (coded, too_long):
+        assert response.status_code == 422, response.text
+        issue = response.json()["issue"][0]
+        assert "母亲姓名" in issue["diagnostics"]
+        assert issue["expression"][0].startswith("Patient.extension")
+    assert _count(container) == 0

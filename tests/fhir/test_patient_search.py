@@ -4,6 +4,7 @@ guideline's 索引查询 (§4.1.2), over real HTTP with httpx and the fhirpy cli
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,9 @@ GUANGZHOU = {
     "district": "天河区", "postalCode": "510620",
 }  # fmt: skip
 WISCONSIN = {"state": "WI", "country": "USA"}
+MAIDEN_NAME = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
+#: 母亲姓名 (the patient-mothersMaidenName extension) of some of the people
+MOTHERS = {"zhang_wei": "李秀英", "li_na": "李", "ouyang": "欧阳兰", "schmidt": "Doe"}
 BORN = {
     "zhang_wei": dt.date(1985, 3, 12),
     "li_na": dt.date(1992, 2, 29),
@@ -75,12 +79,20 @@ def _person(
     resource["address"] = [address] if address else []
     if key == "zhang_wei":
         resource["identifier"].append(his_id("H100"))
+    return _with_mother(key, resource)
+
+
+def _with_mother(key: str, resource: dict[str, Any]) -> dict[str, Any]:
+    if key in MOTHERS:
+        extension = {"url": MAIDEN_NAME, "valueString": MOTHERS[key]}
+        resource["extension"] = [*resource.get("extension", []), extension]
     return resource
 
 
 @pytest.fixture
 def people(http: httpx.Client) -> dict[str, dict[str, Any]]:
-    """张伟, 李娜, 欧阳娜娜 (复姓), 詹戈 (zhan ge: reads like "zhang e") and John Jacob Schmidt."""
+    """张伟, 李娜, 欧阳娜娜 (复姓), 詹戈 (zhan ge: reads like "zhang e") and John Jacob Schmidt;
+    their mothers' maiden names are ``MOTHERS`` (詹戈's is not on record)."""
     schmidt = chinese_patient(
         his_id("H300"), name="John Jacob Schmidt", gender="male", birth_date=BORN["schmidt"],
         phone=None,
@@ -91,7 +103,7 @@ def people(http: httpx.Client) -> dict[str, dict[str, Any]]:
         "li_na": _create(http, _person("li_na", "李娜", "female", "13912345678", SHANGHAI)),
         "ouyang": _create(http, _person("ouyang", "欧阳娜娜", "female", None, GUANGZHOU)),
         "zhan_ge": _create(http, _person("zhan_ge", "詹戈", "male", None, None)),
-        "schmidt": _create(http, schmidt),
+        "schmidt": _create(http, _with_mother("schmidt", schmidt)),
     }
 
 
@@ -310,6 +322,38 @@ def test_unsupported_name_modifiers_are_refused(http: httpx.Client, key: str) ->
     assert key in diagnostics(response.json())
 
 
+def test_mothers_maiden_name_in_characters_or_pinyin(
+    http: httpx.Client, people: dict[str, dict[str, Any]]
+) -> None:
+    """PDQm ``mothersMaidenName`` (RULES.md 27): the whole name by prefix, ``:exact`` or
+    ``:contains``, typed in characters or in pinyin / Latin letters."""
+    expected: list[tuple[Params, set[str]]] = [
+        ({"mothersMaidenName": "李"}, {"zhang_wei", "li_na"}),
+        ({"mothersMaidenName": "li"}, {"zhang_wei", "li_na"}),
+        ({"mothersMaidenName": "Li Xiu"}, {"zhang_wei"}),
+        ({"mothersMaidenName:exact": "李"}, {"li_na"}),
+        ({"mothersMaidenName:exact": "LI"}, {"li_na"}),
+        ({"mothersMaidenName:exact": "李秀英"}, {"zhang_wei"}),
+        ({"mothersMaidenName:exact": "李秀"}, set()),
+        ({"mothersMaidenName:contains": "秀"}, {"zhang_wei"}),
+        ({"mothersMaidenName:contains": "yang"}, {"ouyang"}),
+        ({"mothersMaidenName": "ou"}, {"ouyang"}),
+        ({"mothersMaidenName": "doe"}, {"schmidt"}),
+        ({"mothersMaidenName": "秀英"}, set()),
+        ({"mothersMaidenName": "王"}, set()),
+        ({"mothersMaidenName": "李秀英,Doe"}, {"zhang_wei", "schmidt"}),
+        ([("mothersMaidenName", "li"), ("family", "李")], {"li_na"}),
+        ({"mothersMaidenName": "li", "gender": "male"}, {"zhang_wei"}),
+    ]
+    for params, who in expected:
+        assert found(http, people, params) == who, params
+    bundle = search(http, {"mothersMaidenName": "李", "given": "伟"})
+    applied = urllib.parse.parse_qs(urllib.parse.urlsplit(bundle["link"][0]["url"]).query)
+    assert applied["mothersMaidenName"] == ["李"]  # applied, so in the self link
+    (entry,) = bundle["entry"]
+    assert {"url": MAIDEN_NAME, "valueString": "李秀英"} in entry["resource"]["extension"]
+
+
 # --- telecom, gender, birthdate ----------------------------------------------------------------
 
 
@@ -424,6 +468,7 @@ def test_every_parameter_the_capability_statement_lists_is_searchable(
         "name": "zhang wei", "identifier": f"{HIS_SYSTEM}|H100", "telecom": "13800138000",
         "birthdate": "1985-03-12", "gender": "male", "address": "北京", "address-city": "北京",
         "address-state": "", "address-postalcode": "100020", "address-country": "",
+        "mothersMaidenName": "李秀",
     }  # fmt: skip
     statement = http.get("/metadata").json()
     (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]

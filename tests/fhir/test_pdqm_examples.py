@@ -108,6 +108,28 @@ def test_family_schmidt_answers_as_the_published_response(pdqm: httpx.Client) ->
     assert [n["text"] for n in ours["resource"]["name"]] == official
 
 
+def test_the_mothers_maiden_name_example_is_found_by_its_extension(pdqm: httpx.Client) -> None:
+    """``Patient-ex-patient-mothers-maiden-name`` carries the patient-mothersMaidenName
+    extension "Doe"; PDQm's ``mothersMaidenName`` (RULES.md 27) finds it, and it alone."""
+    fixture = PDQM / "fixtures" / "Patient-ex-patient-mothers-maiden-name.json"
+    (published,) = json.loads(fixture.read_text(encoding="utf-8"))["extension"]
+    load(pdqm, PDQM / "fixtures" / "Patient-ex-patient.json")
+    created = load(pdqm, fixture)
+
+    searches = [
+        {"mothersMaidenName": "Doe"},
+        {"mothersMaidenName:exact": "doe", "family": "Schmit"},
+        {"mothersMaidenName": "do", "birthdate": "1932-07-25"},
+    ]
+    for params in searches:
+        bundle = pdqm.get("/Patient", params=params).json()
+        assert bundle["total"] == 1, params
+        (entry,) = bundle["entry"]
+        assert entry["resource"]["id"] == created["id"]
+        assert published in entry["resource"]["extension"]
+    assert pdqm.get("/Patient", params={"mothersMaidenName": "Roe"}).json()["total"] == 0
+
+
 def test_mohr_alice_request_finds_the_active_woman(pdqm: httpx.Client) -> None:
     alice = load(pdqm, PIXM / "fixtures" / "Patient-Patient-MohrAlice.json")
     load(

@@ -89,3 +89,32 @@ def test_by_identifier_and_a_chinese_name_in_pinyin(mllp: RunningServer) -> None
     assert names(by_pinyin) == ["张^伟"]
     by_id = mllp.send(query("QH", "@PID.3.1^H0009~@PID.3.4.1^HIS"))
     assert names(by_id) == ["张^伟"]
+
+
+def a01(control_id: str, pid: str) -> str:
+    return (
+        f"MSH|^~\\&|HIS|H|EHCMPI|H|20261126||ADT^A01^ADT_A01|{control_id}|P|2.5\rEVN|A01\r"
+        f"{pid}\rPV1||O\r"
+    )
+
+
+def test_a01_with_pid_6_then_a_query_by_the_mothers_maiden_name(mllp: RunningServer) -> None:
+    """PID-6 of an ITI-8 feed is kept; ITI-21 ``@PID.6`` / ``@PID.6.1`` find the patient by
+    it, in characters or pinyin, and the answer's PID-6 carries it."""
+    his = "^^^HIS&1.2.156.112604.1.2.1&ISO"
+    for control_id, pid in [
+        ("Z6", f"PID|||H0066{his}||王^芳||19850312|F"),
+        ("Z7", f"PID|||H0067{his}||赵^敏|李^秀英^^^^^M^I~Li^Xiuying^^^^^M^P|19900101|F"),
+    ]:
+        assert fields(mllp.send(a01(control_id, pid)), "MSA")[0][1] == "AA"
+
+    by_characters = mllp.send(query("QM1", "@PID.6^李"))
+    by_pinyin = mllp.send(query("QM2", "@PID.6.1^li~@PID.8^F"))
+    nobody = mllp.send(query("QM3", "@PID.6^王"))
+
+    for reply in (by_characters, by_pinyin):
+        assert fields(reply, "MSA")[0][1] == "AA" and fields(reply, "QAK")[0][2] == "OK"
+        assert names(reply) == ["赵^敏"]
+        assert fields(reply, "PID")[0][6] == "李^秀英^^^^^M^I"
+    assert fields(nobody, "MSA")[0][1] == "AA" and fields(nobody, "QAK")[0][2] == "NF"
+    assert fields(nobody, "PID") == []

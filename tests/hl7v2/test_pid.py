@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import pathlib
 import tomllib
@@ -168,6 +169,23 @@ def test_sex_maps_to_gb_t_2261_1(sex: str, gb: str | None) -> None:
     assert request.demographics.gender == gb
 
 
+@pytest.mark.parametrize(
+    ("pid6", "expected"),
+    [
+        ("李^秀英^^^^^M^I~Li^Xiuying^^^^^M^P", "李秀英"),
+        ("Li^Xiuying^^^^^M^P~李^秀英^^^^^M^I", "李秀英"),  # characters are preferred
+        ("欧阳兰", "欧阳兰"),
+        ("Eisner^^^^^^B", "Eisner"),  # as IHE's published A01 template sends it
+        ('""', None),
+        ("", None),
+    ],
+)
+def test_pid_6_is_the_mothers_maiden_name(pid6: str, expected: str | None) -> None:
+    request = registration_from_pid(adt(f"PID|1||H1^^^HIS||张^伟|{pid6}"), DOMAINS)
+    assert request.demographics.mothers_maiden_name == expected
+    assert request.demographics.name == "张伟"
+
+
 def test_unknown_sex_is_a_table_error_at_pid_8() -> None:
     with pytest.raises(HL7Error) as caught:
         registration_from_pid(adt("PID|1||H1^^^HIS|||||X"), DOMAINS)
@@ -288,3 +306,19 @@ def test_pdq_pid_round_trips_through_the_feed_mapping() -> None:
 
 
 MSH_HEAD = b"MSH|^~\\&|HIS|H|EMPI|E|20240501||ADT^A08|1|P|2.5"
+
+
+@pytest.mark.parametrize(
+    ("mother", "pid6"),
+    [("欧阳兰", "欧阳^兰^^^^^M^I"), ("李", "李^^^^^^M^I"), ("Mary Doe", "Mary Doe^^^^^^M")],
+)
+def test_pdq_pid_writes_pid_6_and_a_feed_reads_it_back(mother: str, pid6: str) -> None:
+    with_mother = dataclasses.replace(
+        PATIENT,
+        demographics=dataclasses.replace(PATIENT.demographics, mothers_maiden_name=mother),
+    )
+    segment = pdq_pid(with_mother, DOMAINS, {HIS})
+    assert _line(segment).split("|")[6] == pid6
+    raw = build([["MSH", "|", "^~\\&", "HIS"], ["EVN"], segment])
+    request = registration_from_pid(decode(raw.replace(b"MSH|^~\\&|HIS", MSH_HEAD)), DOMAINS)
+    assert request.demographics.mothers_maiden_name == mother

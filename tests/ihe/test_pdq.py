@@ -50,12 +50,14 @@ def _feed(
     *sources: SourceIdentifier,
     address: Address | None = None,
     phone: str | None = None,
+    mother: str | None = None,
 ) -> str:
     request = RegistrationRequest(
         Demographics(
             name=name,
             addresses=(address,) if address else (),
             phones=(phone,) if phone else (),
+            mothers_maiden_name=mother,
         ),
         documents=(DocumentInput("01", doc),),
         source_ids=sources,
@@ -66,10 +68,17 @@ def _feed(
 
 @pytest.fixture
 def people(container: Container) -> dict[str, str]:
-    """Five 张 (two 张伟 and a 张卫, all read zhang wei) and 李娜; genders/dates from the ID."""
+    """Five 张 (two 张伟 and a 张卫, all read zhang wei) and 李娜; genders/dates from the ID.
+    张伟's mother is 王秀兰, 李娜's 汪洋 (both read wang)."""
     return {
         "zhang_wei": _feed(
-            container, "张伟", ZHANG_WEI_ID, his("H-1"), lis("L-1"), address=CHAOYANG
+            container,
+            "张伟",
+            ZHANG_WEI_ID,
+            his("H-1"),
+            lis("L-1"),
+            address=CHAOYANG,
+            mother="王秀兰",
         ),
         "zhang_wei_2": _feed(
             container, "张伟", ZHANG_WEI_2_ID, his("H-2"), address=XUHUI, phone="13900139000"
@@ -77,7 +86,7 @@ def people(container: Container) -> dict[str, str]:
         "zhang_wei_3": _feed(container, "张卫", ZHANG_WEI_3_ID, lis("L-3")),
         "zhang_san": _feed(container, "张三", ZHANG_SAN_ID, his("H-4")),
         "zhang_li": _feed(container, "张丽", ZHANG_LI_ID, his("H-5"), address=CHAOYANG),
-        "li_na": _feed(container, "李娜", LI_NA_ID, lis("L-6")),
+        "li_na": _feed(container, "李娜", LI_NA_ID, lis("L-6"), mother="汪洋"),
     }
 
 
@@ -149,13 +158,16 @@ def test_by_phone_and_address(pdq: PdqSupplier, people: dict[str, str]) -> None:
     assert _search(pdq, people, family="张", address="建国路") == {"zhang_wei", "zhang_li"}
     assert _search(pdq, people, family="张", postal_code="200030") == {"zhang_wei_2"}
     assert _search(pdq, people, name="张伟", city="上海", postal_code="100022") == set()
-    assert _search(pdq, people, family="张", mothers_maiden_name="王") == {
-        "zhang_wei",
-        "zhang_wei_2",
-        "zhang_wei_3",
-        "zhang_san",
-        "zhang_li",
-    }
+
+
+def test_by_mothers_maiden_name(pdq: PdqSupplier, people: dict[str, str]) -> None:
+    """PID-6 (ITI-21 @PID.6): by prefix, in characters or pinyin, with other criteria."""
+    assert _search(pdq, people, family="张", mothers_maiden_name="王") == {"zhang_wei"}
+    assert _search(pdq, people, mothers_maiden_name="王秀兰") == {"zhang_wei"}
+    assert _search(pdq, people, mothers_maiden_name="wang") == {"zhang_wei", "li_na"}
+    assert _search(pdq, people, mothers_maiden_name="Wang Xiu") == {"zhang_wei"}
+    assert _search(pdq, people, mothers_maiden_name="汪") == {"li_na"}
+    assert _search(pdq, people, mothers_maiden_name="秀兰") == set()
 
 
 def test_every_patient_carries_its_identifiers(
@@ -234,8 +246,7 @@ def test_bad_queries_and_pointers(pdq: PdqSupplier, people: dict[str, str]) -> N
     assert first.next_cursor is not None
     bad: list[tuple[PdqCriteria | None, str | None, str]] = [
         (PdqCriteria(), None, "invalid_query"),
-        # The index does not hold the mother's maiden name: it is no criterion on its own.
-        (PdqCriteria(mothers_maiden_name="王"), None, "invalid_query"),
+        (PdqCriteria(mothers_maiden_name="  "), None, "invalid_query"),
         (PdqCriteria(name="  "), None, "invalid_query"),
         (None, None, "invalid_query"),
         (PdqCriteria(family="李"), first.next_cursor, "invalid_cursor"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.links import LinkOrigin, LinkState, SourceRecord
@@ -121,3 +122,25 @@ def test_the_golden_record_keeps_the_name_in_characters(linked: Container) -> No
     assert later.patient.mpi_id == golden
     assert later.patient.demographics.name == "张伟"
     assert _source(linked, lis("L-3")).demographics.name == "Zhang Wei"
+
+
+def test_a_linked_source_brings_the_mothers_maiden_name(linked: Container) -> None:
+    """Survivorship carries the mother's maiden name (PID-6) like the other simple fields."""
+    golden = _his_zhang_wei(linked)
+    lis_feed = request(
+        "张伟", sources=(lis("L-8"),), birth_date=ZHANG_WEI_BIRTH, phones=(PHONE,), mode=FEED
+    )
+    demographics = replace(lis_feed.demographics, mothers_maiden_name="李秀英")
+
+    later = linked.registration.register(replace(lis_feed, demographics=demographics), CLERK)
+
+    assert later.patient.mpi_id == golden
+    assert later.patient.demographics.mothers_maiden_name == "李秀英"
+    assert _source(linked, lis("L-8")).demographics.mothers_maiden_name == "李秀英"
+    with linked.uow() as uow:
+        stored = uow.patients.get(golden)
+    assert stored is not None and stored.demographics.mothers_maiden_name == "李秀英"
+    # The same source corrects it (an A08): the most recent value of the source wins.
+    corrected = replace(demographics, mothers_maiden_name="李秀兰")
+    again = linked.registration.register(replace(lis_feed, demographics=corrected), CLERK)
+    assert again.patient.demographics.mothers_maiden_name == "李秀兰"
