@@ -38,16 +38,10 @@ from ehcmpi.core.card_types import (
     SummaryRow,
 )
 from ehcmpi.core.model import EhcAccount, EhcAccountStatus, EhcCardKind
+from ehcmpi.storage.card_tables import ehc_account_events, qr_records, qr_uses, reader_terminals
 from ehcmpi.storage.engine import write_options
 from ehcmpi.storage.patients import _aware
-from ehcmpi.storage.tables import (
-    Timestamp,
-    ehc_account_events,
-    ehc_accounts,
-    qr_records,
-    qr_uses,
-    reader_terminals,
-)
+from ehcmpi.storage.tables import Timestamp, ehc_accounts
 
 _a, _e, _r, _u = ehc_accounts.c, ehc_account_events.c, qr_records.c, qr_uses.c
 

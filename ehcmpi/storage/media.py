@@ -15,9 +15,9 @@ from sqlalchemy.engine import Connection
 
 from ehcmpi.core.media import MediaBinding
 from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.storage.card_tables import media_bindings
 from ehcmpi.storage.jobs import _utc
 from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
-from ehcmpi.storage.tables import media_bindings
 
 VALUE_CONTEXT = "medium.value"
 _m = media_bindings.c

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ehcmpi.core.card_types import ClientApp, DeviceStatus, ReaderTerminal, TerminalType
+from ehcmpi.storage.card_tables import client_apps, reader_terminals
 from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
-from ehcmpi.storage.tables import client_apps, reader_terminals
 
 _t, _a = reader_terminals.c, client_apps.c
 

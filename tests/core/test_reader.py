@@ -37,7 +37,7 @@ from ehcmpi.core.verifier import (
     Verification,
     VerifierUnavailable,
 )
-from ehcmpi.storage.tables import media_bindings
+from ehcmpi.storage.card_tables import media_bindings
 from tests.core.support import ADMIN, CLERK, HIS_SYSTEM, ZHANG_WEI_ID, citizen_id, request
 
 LI_NA_ID = citizen_id("110108", dt.date(1990, 7, 15), 2)
