@@ -182,13 +182,13 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
     _install_handlers(app)
     # $ihe-pix before Patient/{id}: the operation's path would otherwise read as an id.
     modules = (
-        # $ehc-qr-verify first: every scan at every reader terminal comes here (route order)
-        metadata, ehc_qr_verify, pix_query, patient_create, patient_feed, patient_history,
-        patient_vread,
+        # The frequent ones first: routes are tried in order (ids.py keeps /Patient/{id} from
+        # capturing an operation, so the order is free); every scan comes to $ehc-qr-verify.
+        metadata, patient_search, patient_read, patient_create, ehc_qr_verify, pix_query,
+        patient_update, patient_delete, patient_feed, patient_history, patient_vread,
         patient_match, patient_merge, patient_split, review_list, review_decide,
         patient_read_medium, patient_bind_medium, patient_unbind_medium, patient_media,
         ehc_qr, ehc_account, ehc_terminal, ehc_client_app, ehc_qr_records, ehc_qr_stats,
-        patient_read, patient_delete, patient_search, patient_update,
         # terminology: the $operations before CodeSystem/{id} and ValueSet/{id}
         codesystem_search, codesystem_lookup, codesystem_validate, codesystem_read,
         valueset_search, valueset_validate, valueset_expand, valueset_read, operation_definition,

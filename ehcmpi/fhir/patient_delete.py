@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from ehcmpi.core.model import PatientStatus
 from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.ids import PATIENT_PATH
 from ehcmpi.fhir.outcome import operation_outcome
 from ehcmpi.fhir.patient_read import version_headers
 from ehcmpi.fhir.responses import FhirResponse
@@ -29,7 +30,7 @@ def _informational(message: str) -> dict[str, object]:
     return operation_outcome("informational", message, severity="information")
 
 
-@router.delete("/Patient/{patient_id}", summary="Cancel a patient index (索引注销)")
+@router.delete(PATIENT_PATH, summary="Cancel a patient index (索引注销)")
 def delete_patient(patient_id: str, request: Request) -> FhirResponse:
     wired, who = container(request), actor(request)
     current = wired.query.get(patient_id, who)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from ehcmpi.core.model import PatientRecord, PatientStatus
 from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.ids import PATIENT_PATH
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_resource import patient_resource
 from ehcmpi.fhir.responses import FhirResponse
@@ -39,7 +40,7 @@ def gone(mpi_id: str) -> FhirError:
     return FhirError(410, "deleted", f"患者索引 {mpi_id} 已注销 (patient index cancelled)")
 
 
-@router.get("/Patient/{patient_id}", summary="Read a patient (精准查询)")
+@router.get(PATIENT_PATH, summary="Read a patient (精准查询)")
 def read_patient(patient_id: str, request: Request) -> FhirResponse:
     patient = container(request).query.get(patient_id, actor(request))
     if patient.status is PatientStatus.CANCELLED:

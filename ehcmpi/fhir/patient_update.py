@@ -20,6 +20,7 @@ from ehcmpi.core.errors import VersionConflictError
 from ehcmpi.core.model import Actor, PatientRecord, RegistrationMode, RegistrationRequest
 from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.ids import PATIENT_PATH
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_create import read_json
 from ehcmpi.fhir.patient_read import version_headers
@@ -58,7 +59,7 @@ def _update(
         raise FhirError(412, "conflict", exc.message) from None
 
 
-@router.put("/Patient/{patient_id}", summary="Update a patient (患者基本信息维护)")
+@router.put(PATIENT_PATH, summary="Update a patient (患者基本信息维护)")
 async def update_patient(patient_id: str, request: Request) -> FhirResponse:
     resource = parse_patient(await read_json(request))
     if resource.get("id") not in (None, patient_id):
