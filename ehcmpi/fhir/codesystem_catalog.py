@@ -21,7 +21,8 @@ from typing import Any
 from starlette.requests import Request
 
 from ehcmpi.fhir.outcome import FhirError
-from ehcmpi.fhir.parameters import OPERATION_BASE, Param
+from ehcmpi.fhir.parameters import Param
+from ehcmpi.fhir.parameters import operation_definition as parameters_operation_definition
 from ehcmpi.fhir.responses import base_url
 from ehcmpi.terminology.document_types import DOCUMENT_TYPES
 from ehcmpi.terminology.ethnicity import ETHNICITIES, ETHNICITIES_ROMAN
@@ -206,14 +207,10 @@ def operation_definition(
 ) -> dict[str, Any]:
     """Our OperationDefinition of a standard terminology operation: the parameters we serve,
     derived from HL7's (``base``)."""
-    key = f"{resource}-{code}"
-    return {
-        "resourceType": "OperationDefinition", "id": key, "url": f"{OPERATION_BASE}/{key}",
-        "name": resource + "".join(w.capitalize() for w in code.split("-")), "title": title,
-        "status": "active", "kind": "operation", "affectsState": False, "code": code,
-        "base": f"{HL7_OPERATION_BASE}/{key}", "resource": [resource], "system": False,
-        "type": True, "instance": instance, "parameter": [p.definition() for p in parameters],
-    }  # fmt: skip
+    return parameters_operation_definition(
+        code, title, title, tuple(parameters), affects_state=False, resource=resource,
+        instance=instance, base=f"{HL7_OPERATION_BASE}/{resource}-{code}",
+    )  # fmt: skip
 
 
 def validation(

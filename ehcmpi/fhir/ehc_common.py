@@ -11,7 +11,6 @@ parts that render accounts, terminals, applications and records.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -22,7 +21,7 @@ from ehcmpi.core.card_types import AccountEvent, ClientApp, QrRecord, ReaderTerm
 from ehcmpi.core.errors import DomainError, InvalidDocumentError, InvalidInputError
 from ehcmpi.core.model import EhcAccount
 from ehcmpi.fhir.outcome import FhirError
-from ehcmpi.fhir.parameters import OPERATION_BASE, Param
+from ehcmpi.fhir.parameters import Param, operation_definition
 from ehcmpi.terminology.systems import DOCUMENT_TYPE_CODESYSTEM, EHC_ID_SYSTEM
 
 T = TypeVar("T")
@@ -46,22 +45,9 @@ def system_definition(
     code: str, title: str, description: str, params: Sequence[Param], *, affects_state: bool
 ) -> dict[str, Any]:
     """Our OperationDefinition of a system-level ``$code`` (FHIR R4 §6.1.8)."""
-    return {
-        "resourceType": "OperationDefinition",
-        "id": code,
-        "url": f"{OPERATION_BASE}/{code}",
-        "name": "".join(w.capitalize() for w in re.split(r"[-_]", code)),
-        "title": title,
-        "status": "active",
-        "kind": "operation",
-        "description": description,
-        "affectsState": affects_state,
-        "code": code,
-        "system": True,
-        "type": False,
-        "instance": False,
-        "parameter": [p.definition() for p in params],
-    }
+    return operation_definition(
+        code, title, description, params, affects_state=affects_state, resource=None
+    )
 
 
 def bad(message: str, name: str | None = None, code: str = "invalid") -> FhirError:

@@ -51,24 +51,31 @@ def operation_definition(
     parameters: Sequence[Param],
     *,
     affects_state: bool,
+    resource: str | None = "Patient",
     instance: bool = False,
     base: str | None = None,
 ) -> dict[str, Any]:
-    """Our OperationDefinition for ``Patient/$code``, canonical ``OPERATION_BASE/Patient-code``."""
+    """Our OperationDefinition (FHIR R4 §6.1.8) of ``[resource]/$code``, canonical
+    ``OPERATION_BASE/<resource>-<code>``; with ``resource=None`` a system-level ``$code``,
+    canonical ``OPERATION_BASE/<code>``."""
+    key = f"{resource}-{code}" if resource else code
     definition: dict[str, Any] = {
         "resourceType": "OperationDefinition",
-        "id": f"Patient-{code}",
-        "url": f"{OPERATION_BASE}/Patient-{code}",
-        "name": "".join(w.capitalize() for w in re.split(r"[-_]", code)),
+        "id": key,
+        "url": f"{OPERATION_BASE}/{key}",
+        "name": (resource or "") + "".join(w.capitalize() for w in re.split(r"[-_]", code)),
         "title": title,
         "status": "active",
         "kind": "operation",
         "description": description,
         "affectsState": affects_state,
         "code": code,
-        "resource": ["Patient"],
-        "system": False,
-        "type": True,
+    }
+    if resource:
+        definition["resource"] = [resource]
+    definition |= {
+        "system": resource is None,
+        "type": resource is not None,
         "instance": instance,
         "parameter": [p.definition() for p in parameters],
     }

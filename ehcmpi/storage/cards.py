@@ -41,20 +41,10 @@ from ehcmpi.core.model import EhcAccount, EhcAccountStatus, EhcCardKind
 from ehcmpi.storage.card_tables import ehc_account_events, qr_records, qr_uses, reader_terminals
 from ehcmpi.storage.engine import write_options
 from ehcmpi.storage.patients import _aware
+from ehcmpi.storage.records import account_from_row
 from ehcmpi.storage.tables import Timestamp, ehc_accounts
 
 _a, _e, _r, _u = ehc_accounts.c, ehc_account_events.c, qr_records.c, qr_uses.c
-
-
-def account_from_row(row: Any) -> EhcAccount:
-    return EhcAccount(
-        row.ehc_id,
-        row.mpi_id,
-        row.doc_type,
-        EhcAccountStatus(row.status),
-        EhcCardKind(row.kind),
-        _aware(row.issued_at),
-    )
 
 
 class SqlCardRepository:

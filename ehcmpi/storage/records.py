@@ -24,6 +24,17 @@ def account_row(account: EhcAccount) -> dict[str, Any]:
     }
 
 
+def account_from_row(row: Any) -> EhcAccount:
+    return EhcAccount(
+        row.ehc_id,
+        row.mpi_id,
+        row.doc_type,
+        EhcAccountStatus(row.status),
+        EhcCardKind(row.kind),
+        _aware(row.issued_at),
+    )
+
+
 class SqlEhcAccountRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -41,16 +52,7 @@ class SqlEhcAccountRepository:
         row = self._conn.execute(
             sa.select(ehc_accounts).where(ehc_accounts.c.ehc_id == ehc_id)
         ).first()
-        if row is None:
-            return None
-        return EhcAccount(
-            row.ehc_id,
-            row.mpi_id,
-            row.doc_type,
-            EhcAccountStatus(row.status),
-            EhcCardKind(row.kind),
-            _aware(row.issued_at),
-        )
+        return None if row is None else account_from_row(row)
 
 
 def _fit(value: str | None, column: sa.Column[Any]) -> str | None:
