@@ -164,12 +164,18 @@ class DocumentInput:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationRequest:
-    """What a caller gives to register (§4.1.2 索引注册, §4.4.1 建档)."""
+    """What a caller gives to register (§4.1.2 索引注册, §4.4.1 建档).
+
+    ``accounts`` are patient account numbers (HL7 PID-18, CX): value and the system of their
+    assigning authority.  They are no identity: they never decide which record is meant, are
+    recorded on the record registered or matched, and are searchable (IHE ITI-21 ``@PID.18``).
+    """
 
     demographics: Demographics
     documents: tuple[DocumentInput, ...] = ()
     source_ids: tuple[SourceIdentifier, ...] = ()
     mode: RegistrationMode = RegistrationMode.DIRECT
+    accounts: tuple[SourceIdentifier, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

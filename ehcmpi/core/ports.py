@@ -97,6 +97,19 @@ class PatientRepository(Protocol):
         """False when the identifier already belongs to a patient."""
         ...
 
+    def add_accounts(self, mpi_id: str, accounts: Sequence[SourceIdentifier]) -> int:
+        """Record patient account numbers (PID-18) on a record; those it has are skipped.
+        Returns how many were new."""
+        ...
+
+    def accounts_of(self, mpi_ids: Sequence[str]) -> dict[str, list[SourceIdentifier]]:
+        """The account numbers of some records, each record's in the order recorded."""
+        ...
+
+    def find_by_account(self, value: str, system: str | None = None) -> list[str]:
+        """The records holding this account number (``system`` None: in any system)."""
+        ...
+
     def update(self, patient: PatientRecord, expected_version: int) -> bool:
         """Write demographics, status, EHC ID and flags if the stored version is unchanged."""
         ...

@@ -1,7 +1,8 @@
 """Registration: 索引注册 and 建档 (guideline §4.1.2, §4.4.1; flows §5.1.1, §5.1.4, §5.1.6).
 
 Given demographics, documents and source identifiers, return the patient's master index and
-electronic health card ID, creating them if needed.  Idempotent under concurrency: the valid
+electronic health card ID, creating them if needed; account numbers (HL7 PID-18) given are
+recorded on that record.  Idempotent under concurrency: the valid
 document's blind index and each source identifier are unique in the database, the new record
 is inserted with insert-on-conflict, and a writer that loses the race rolls back and finds
 the winner's record (never check-then-insert).
@@ -142,6 +143,8 @@ class RegistrationService:
                 if result is not None and self._linker is not None:
                     result = self._link(uow, result, best, demographics, checked, request, actor)
                 if result is not None:
+                    if request.accounts:  # PID-18: on the record created or matched
+                        uow.patients.add_accounts(result.patient.mpi_id, request.accounts)
                     uow.commit()
                     return result
         raise ConflictError("并发注册冲突，请重试 (registration kept conflicting; retry)")

@@ -32,8 +32,10 @@ Dates: a ``DateRange`` is ``[start, end)`` (either end open), or outside it when
 patient without a birth date matches no date.  ``GENDER`` is a GB/T 2261.1 code, ``TELECOM``
 a phone number (exact), ``ID`` a master-index ID, ``ACTIVE`` True (status active) or False
 (cancelled or merged).  ``IDENTIFIER`` (``system`` None: any system) is resolved to master-index
-IDs by the PDQ supplier before the search reaches storage; ``DOMAIN`` (identifier systems) holds
-for a patient with a published identifier in one of them (ITI-21 QPD-8, PDQm ``system|``).
+IDs by the PDQ supplier before the search reaches storage, and so is ``ACCOUNT``, a patient
+account number (HL7 PID-18, ITI-21 ``@PID.18``; no identity: every record holding it).
+``DOMAIN`` (identifier systems) holds for a patient with a published identifier in one of them
+(ITI-21 QPD-8, PDQm ``system|``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Field(StrEnum):
     COUNTRY = "country"
     DOMAIN = "domain"
     MOTHERS_MAIDEN_NAME = "mothers_maiden_name"
+    ACCOUNT = "account"
 
 
 class Match(StrEnum):
@@ -118,6 +121,7 @@ Value = str | bool | Text | DateRange | IdentifierValue
 _TYPES: dict[Field, type] = {f: Text for f in TEXT_FIELDS} | {
     Field.ID: str, Field.ACTIVE: bool, Field.IDENTIFIER: IdentifierValue, Field.TELECOM: str,
     Field.BIRTH_DATE: DateRange, Field.GENDER: str, Field.DOMAIN: str,
+    Field.ACCOUNT: IdentifierValue,
 }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from ehcmpi.hl7v2.ack import DEFAULT_HEADER
 from ehcmpi.hl7v2.codec import Value, build
 from ehcmpi.hl7v2.dispatch import Dispatcher, Handler
 from ehcmpi.hl7v2.notify import NotificationSender
-from ehcmpi.hl7v2.pid import format_identifier, pix_pid
+from ehcmpi.hl7v2.pid_out import format_identifier, pix_pid
 from ehcmpi.ihe.results import PixError
 from ehcmpi.settings import ConsumerSettings
 from ehcmpi.terminology.systems import MPI_ID_SYSTEM

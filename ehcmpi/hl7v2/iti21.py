@@ -4,9 +4,10 @@
 QPD-3 repeats ``@PID.<field>[.<comp>[.<sub>]]^value``: PID.3 (id, with PID.3.4 its domain —
 PID.3.1 alone is refused), PID.5 (family/given/full name, Chinese characters or pinyin), PID.6
 (mother's maiden name 母亲姓名, by prefix, characters or pinyin), PID.7 (birth date), PID.8
-(sex), PID.11 (address: city, district, postal code, text), PID.13 (phone), PID.18 (accepted,
-ignored).  QPD-8 restricts the domains in
-PID-3 (unknown ones: AE, ERR ``QPD^1^8^<n>`` 204).  RCP-2 ``<n>^RD`` pages the answer: DSC
+(sex), PID.11 (address: city, district, postal code, text), PID.13 (phone), PID.18 / PID.18.1
+(patient account number, exact; with PID.18.4 its authority, else in any).  The answer's PID-18
+is the record's account number the query named, else its first.  QPD-8 restricts the domains
+in PID-3 (unknown ones: AE, ERR ``QPD^1^8^<n>`` 204).  RCP-2 ``<n>^RD`` pages the answer: DSC
 carries a continuation pointer, the next increment repeats the query with DSC-1 = pointer.
 The same ``PdqSupplier`` answers FHIR PDQm (ITI-78).
 """
@@ -21,13 +22,14 @@ from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import Actor, DocumentInput, SourceIdentifier
 from ehcmpi.hl7v2.codec import HL7Error, Message, Value
 from ehcmpi.hl7v2.dispatch import Handler, acknowledge
-from ehcmpi.hl7v2.pid import SEX_TO_GB, Cx, pdq_pid, resolve_identifier
+from ehcmpi.hl7v2.pid import SEX_TO_GB, Cx, account_system, resolve_identifier
+from ehcmpi.hl7v2.pid_out import pdq_pid
 from ehcmpi.hl7v2.query import query_response, wanted_domains
 from ehcmpi.ihe.pdq import PdqSupplier
 from ehcmpi.ihe.results import PdqCriteria, PixError
 from ehcmpi.terminology.systems import document_system
 
-#: QPD-3 field path → PdqCriteria field ("" = accepted and ignored)
+#: QPD-3 field path → PdqCriteria field
 _FIELDS = {
     "PID.5": "name", "PID.5.1": "family", "PID.5.1.1": "family", "PID.5.2": "given",
     "PID.7": "birth_date", "PID.7.1": "birth_date", "PID.8": "gender",
@@ -35,8 +37,9 @@ _FIELDS = {
     "PID.11.4": "city", "PID.11.5": "postal_code", "PID.11.9": "district", "PID.13": "phone",
     "PID.13.1": "phone", "PID.13.12": "phone", "PID.6": "mothers_maiden_name",
     "PID.6.1": "mothers_maiden_name", "PID.6.1.1": "mothers_maiden_name",
-    "PID.18": "", "PID.18.1": "",
+    "PID.18": "account", "PID.18.1": "account",
 }  # fmt: skip
+_HD_PART = {"": 1, ".1": 1, ".2": 2, ".3": 3}
 DEFAULT_PAGE = 100
 
 
@@ -44,7 +47,7 @@ def _criteria(message: Message, domains: DomainRegistry) -> PdqCriteria:
     qpd = message.segment("QPD")
     assert qpd is not None
     values: dict[str, Any] = {}
-    id_value, id_domain = "", Cx("")
+    id_value, id_domain, account_domain = "", Cx(""), Cx("")
     for n, rep in enumerate(qpd.repetitions(3), start=1):
         path, value = rep.component(1).lstrip("@"), rep.component(2)
         where = f"QPD^1^3^{n}"
@@ -53,17 +56,13 @@ def _criteria(message: Message, domains: DomainRegistry) -> PdqCriteria:
         if path in ("PID.3", "PID.3.1"):
             id_value = value
         elif path.startswith("PID.3.4"):
-            part = {"PID.3.4": 1, "PID.3.4.1": 1, "PID.3.4.2": 2, "PID.3.4.3": 3}.get(path)
-            if part is None:
-                continue  # CX.4 components beyond the HD: nothing to restrict by
-            fields = [id_domain.namespace, id_domain.oid, id_domain.oid_type]
-            fields[part - 1] = value
-            id_domain = Cx("", *fields)
-        elif path.startswith("PID.3."):
-            continue  # check digit, type code …: the id and its domain decide
+            id_domain = _hd(id_domain, path.removeprefix("PID.3.4"), value)
+        elif path.startswith("PID.18.4"):
+            account_domain = _hd(account_domain, path.removeprefix("PID.18.4"), value)
         elif path in _FIELDS:
-            if _FIELDS[path]:
-                values[_FIELDS[path]] = _value(_FIELDS[path], value, where)
+            values[_FIELDS[path]] = _value(_FIELDS[path], value, where)
+        elif path.startswith(("PID.3.", "PID.18.")):
+            continue  # check digit, type code …: the id and its domain decide
         else:
             raise HL7Error("102", f"unsupported QPD-3 field {path}", where)
     if id_value:
@@ -75,7 +74,26 @@ def _criteria(message: Message, domains: DomainRegistry) -> PdqCriteria:
             values["identifier"] = SourceIdentifier(document_system(found.doc_type), found.number)
         elif found is not None:
             values["identifier"] = SourceIdentifier(found.system, found.value)
+    if values.get("account"):
+        values["account_system"] = account_system(account_domain, domains, "QPD^1^3")
     return PdqCriteria(**values)
+
+
+def _hd(domain: Cx, rest: str, value: str) -> Cx:
+    """CX.4 (HD) with the namespace (``""``, ``.1``), universal id (``.2``) or type (``.3``)."""
+    if (part := _HD_PART.get(rest)) is None:
+        return domain  # CX.4 components beyond the HD: nothing to restrict by
+    fields = [domain.namespace, domain.oid, domain.oid_type]
+    fields[part - 1] = value
+    return Cx("", *fields)
+
+
+def _shown(accounts: Sequence[SourceIdentifier], criteria: PdqCriteria) -> list[SourceIdentifier]:
+    """The account numbers for PID-18, the one the query named first."""
+    value = (criteria.account or "").strip()
+    asked = [a for a in accounts if a.value == value
+             and criteria.account_system in (None, a.system)]  # fmt: skip
+    return asked + [a for a in accounts if a not in asked]
 
 
 def _value(name: str, value: str, where: str) -> Any:
@@ -128,7 +146,8 @@ def query_handler(pdq: PdqSupplier, domains: DomainRegistry) -> Handler:
             return _response(message, "AE", "AE", errors=[HL7Error("207", exc.message, "QPD^1^3")])
         if not page.patients:
             return _response(message, "AA", "NF", counts=(page.total, 0, 0))
-        pids = [pdq_pid(refs.patient, domains, targets, set_id=i)
+        pids = [pdq_pid(refs.patient, domains, targets, set_id=i,
+                        accounts=_shown(refs.accounts, criteria))
                 for i, refs in enumerate(page.patients, start=1)]  # fmt: skip
         counts = (page.total, len(pids), page.remaining)
         return _response(message, "AA", "OK", pids, counts=counts,

@@ -16,12 +16,8 @@ from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import Actor, DocumentInput, SourceIdentifier
 from ehcmpi.hl7v2.codec import HL7Error, Message, Value
 from ehcmpi.hl7v2.dispatch import Handler
-from ehcmpi.hl7v2.pid import (
-    format_identifier,
-    parse_cx,
-    pix_pid,
-    resolve_identifier,
-)
+from ehcmpi.hl7v2.pid import parse_cx, resolve_identifier
+from ehcmpi.hl7v2.pid_out import format_identifier, pix_pid
 from ehcmpi.hl7v2.query import query_response, wanted_domains
 from ehcmpi.ihe.pix import PixManager
 from ehcmpi.ihe.results import PixError

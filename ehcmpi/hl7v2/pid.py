@@ -12,6 +12,9 @@ missing CX.4 is the domain whose ``source`` is MSH-3 (ITI-8 rule 13).  Outgoing 
 qualified (ITI-9 rule 4, ITI-10 rule 16).  PID-5: name in characters (XPN.8 ``I``, table
 4000), then its pinyin (XPN.8 ``P``).  PID-6: the mother's maiden name (母亲姓名), a repetition
 in characters preferred; written back with name type ``M`` (table 0200, maiden name).
+PID-18: patient account numbers (CX; repetitions read, the first written): CX.4 resolved as
+for PID-3, else kept as given (``urn:oid:<oid>``, a URI, or the namespace); no CX.4: the
+MSH-3 domain, else MSH-3's namespace.  Written with CX.5 ``AN`` (table 0203 account number).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ehcmpi.core.domains import DomainRegistry, IdentifierDomain
@@ -27,17 +29,16 @@ from ehcmpi.core.model import (
     Address,
     Demographics,
     DocumentInput,
-    PatientRecord,
     RegistrationMode,
     RegistrationRequest,
     SourceIdentifier,
 )
-from ehcmpi.hl7v2.codec import Field, HL7Error, Message, Rep, Segment, Value
+from ehcmpi.hl7v2.codec import Field, HL7Error, Message, Segment, Value
 from ehcmpi.terminology import systems as sid
 from ehcmpi.terminology.document_types import DOCUMENT_TYPES
 from ehcmpi.terminology.ethnicity import ETHNICITIES
 from ehcmpi.terminology.gender import GENDERS
-from ehcmpi.terminology.pinyin import has_cjk, split_chinese_name
+from ehcmpi.terminology.pinyin import has_cjk
 
 #: (namespace, universal id, universal id type, CX.5) of the identifiers this server assigns.
 MPI_AUTHORITY = ("EHCMPI", sid.MPI_ID_SYSTEM, "URI", "PI")
@@ -46,10 +47,10 @@ ARCHIVE_AUTHORITY = ("EHCARCHIVE", sid.ARCHIVE_NUMBER_SYSTEM, "URI", "PI")
 _ASSIGNED = {sid.MPI_ID_SYSTEM: MPI_AUTHORITY, sid.EHC_ID_SYSTEM: EHC_AUTHORITY}
 _ASSIGNED[sid.ARCHIVE_NUMBER_SYSTEM] = ARCHIVE_AUTHORITY
 #: every identifier system with a fixed authority: the above, 居民身份证, 健康档案编号
-_KNOWN = _ASSIGNED | {sid.ID_CARD_SYSTEM: ("DOC01", sid.ID_CARD_OID, "ISO", "01")}
-_KNOWN[sid.HEALTH_RECORD_SYSTEM] = ("JKDA", sid.HEALTH_RECORD_SYSTEM[8:], "ISO", "PI")
-_BY_NAMESPACE = {auth[0]: system for system, auth in _KNOWN.items()}
-_BY_UID = {auth[1]: system for system, auth in _KNOWN.items()}
+KNOWN_AUTHORITIES = _ASSIGNED | {sid.ID_CARD_SYSTEM: ("DOC01", sid.ID_CARD_OID, "ISO", "01")}
+KNOWN_AUTHORITIES[sid.HEALTH_RECORD_SYSTEM] = ("JKDA", sid.HEALTH_RECORD_SYSTEM[8:], "ISO", "PI")
+_BY_NAMESPACE = {auth[0]: system for system, auth in KNOWN_AUTHORITIES.items()}
+_BY_UID = {auth[1]: system for system, auth in KNOWN_AUTHORITIES.items()}
 
 #: HL7 table 0001 administrative sex → GB/T 2261.1-2003 (A ambiguous, N not applicable → 9).
 SEX_TO_GB = {"M": "1", "F": "2", "U": "0", "O": "9", "A": "9", "N": "9"}
@@ -57,7 +58,7 @@ GB_TO_SEX = {"1": "M", "2": "F", "0": "U", "9": "U", "5": "M", "6": "F"}
 
 _LATIN = re.compile(r"[A-Za-z][A-Za-z .'\-]*")
 _TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?([+-]\d{4})?")
-_MOBILE = re.compile(r"(\+?86)?1[3-9]\d{9}")
+MOBILE = re.compile(r"(\+?86)?1[3-9]\d{9}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,35 @@ def registration_from_pid(message: Message, domains: DomainRegistry) -> Registra
     documents = tuple(x for x in found if isinstance(x, DocumentInput))
     sources = tuple(x for x in found if isinstance(x, SourceIdentifier))
     demographics = demographics_from_pid(_required(message, "PID"))
-    return RegistrationRequest(demographics, documents, sources, RegistrationMode.FEED)
+    accounts = accounts_from_pid(message, domains)
+    return RegistrationRequest(demographics, documents, sources, RegistrationMode.FEED, accounts)
+
+
+def account_system(cx: Cx, domains: DomainRegistry, location: str) -> str | None:
+    """The system of an account number's CX.4 (None: no CX.4): a known domain's, else as given."""
+    if not (cx.namespace or cx.oid):
+        return None
+    if system := _authority_system(cx, domains, location):
+        return system
+    if cx.oid:
+        return cx.oid if cx.oid_type.upper() == "URI" else f"urn:oid:{cx.oid}"
+    return cx.namespace
+
+
+def accounts_from_pid(message: Message, domains: DomainRegistry) -> tuple[SourceIdentifier, ...]:
+    """PID-18 patient account numbers (every repetition); ``""`` or empty is none."""
+    default, found = source_domain(message, domains), []
+    sender = message.msh.first(3).component(1)
+    for n, f in enumerate(_required(message, "PID").repetitions(18), start=1):
+        cx = parse_cx(f)
+        if not cx.value.strip() or cx.value == '""':
+            continue
+        system = account_system(cx, domains, f"PID^1^18^{n}^4")
+        system = system or (default.system if default else sender)
+        if not system:
+            raise HL7Error("101", "PID-18 account number without an authority", f"PID^1^18^{n}")
+        found.append(SourceIdentifier(system, cx.value.strip()))
+    return tuple(dict.fromkeys(found))
 
 
 def demographics_from_pid(pid: Segment) -> Demographics:
@@ -287,90 +316,3 @@ def merge_ids_from_mrg(
     if not isinstance(found, SourceIdentifier):
         raise HL7Error("102", "MRG-1 must be an id of a hospital domain", "MRG^1^1^1^4")
     return found
-
-
-def format_identifier(system: str, value: str, domains: DomainRegistry) -> Cx:
-    """The CX for a system (reverse of ``resolve_identifier``): configured ``ns&oid&ISO``,
-    ``DOC01&2.16.156.10011.1.3&ISO^01``, ``DOCxx&<system>&URI^xx``, ``EHC&…&ISO^HC``,
-    ``EHCMPI&<MPI_ID_SYSTEM>&URI^PI``; other ``urn:oid:``/URI systems without namespace."""
-    code = sid.document_type_for_system(system)
-    if domain := domains.by_system(system):
-        return Cx(value, domain.namespace, domain.oid, "ISO", code or "PI")
-    if auth := _KNOWN.get(system):
-        return Cx(value, *auth)
-    if code:
-        return Cx(value, f"DOC{code}", system, "URI", code)
-    oid = system.removeprefix("urn:oid:")
-    return Cx(value, "", oid, "URI" if oid == system else "ISO")
-
-
-def patient_identifiers(patient: PatientRecord) -> list[tuple[str, str]]:
-    """(system, value) of a record: MPI ID, EHC ID, archive number, valid documents, sources."""
-    ids = [(sid.MPI_ID_SYSTEM, patient.mpi_id)]
-    ids += [(sid.EHC_ID_SYSTEM, patient.ehc_id)] if patient.ehc_id else []
-    ids += [(sid.ARCHIVE_NUMBER_SYSTEM, patient.archive_no)] if patient.archive_no else []
-    ids += [(sid.document_system(d.doc_type), d.number) for d in patient.documents if d.valid]
-    return ids + [(s.system, s.value) for s in patient.source_ids]
-
-
-def pix_pid(identifiers: Sequence[Cx], *, notification: bool = False) -> list[Value]:
-    """PID with only PID-3 and PID-5: ITI-9 ``~^^^^^^S`` (rule 4), ITI-10 a space (rule 16)."""
-    name: Value = " " if notification else Rep(("", [None] * 6 + ["S"]))
-    return ["PID", None, None, Rep(cx.components() for cx in identifiers), None, name]
-
-
-def pdq_pid(
-    patient: PatientRecord,
-    domains: DomainRegistry,
-    systems_to_show: Collection[str] | None = None,
-    *,
-    set_id: int = 1,
-) -> list[Value]:
-    """ITI-21 response PID-1, 3, 5, 6, 7, 8, 11, 13, 22 (rule 20); PID-3 in ``systems_to_show``."""
-    d = patient.demographics
-    ids = [
-        format_identifier(system, value, domains).components()
-        for system, value in patient_identifiers(patient)
-        if systems_to_show is None or system in systems_to_show
-    ]
-    fields: list[Value] = [None] * 23
-    fields[0], fields[1], fields[3] = "PID", str(set_id), Rep(ids)
-    fields[5] = _xpn_out(d.name, d.name_pinyin)
-    fields[6] = _maiden_out(d.mothers_maiden_name)
-    fields[7] = d.birth_date.strftime("%Y%m%d") if d.birth_date else None
-    fields[8] = GB_TO_SEX.get(d.gender or "")
-    fields[11] = Rep(_xad_out(a) for a in d.addresses)
-    fields[13] = Rep([p, "PRN", "CP" if _MOBILE.fullmatch(p) else "PH"] for p in d.phones)
-    if d.ethnicity and d.ethnicity in ETHNICITIES:
-        fields[22] = [d.ethnicity, ETHNICITIES[d.ethnicity], "GB3304"]
-    return fields
-
-
-def _xpn_out(name: str | None, pinyin: str | None) -> Value:
-    if not name:
-        return None
-    if not has_cjk(name):
-        family, _, given = name.partition(" ")
-        return [family, given, None, None, None, None, "L"]
-    family, given = split_chinese_name(name)
-    first: Value = [family, given, None, None, None, None, "L", "I"]
-    if not pinyin:
-        return first
-    py_family, _, py_given = pinyin.partition(" ")
-    return Rep((first, [py_family, py_given, None, None, None, None, "L", "P"]))
-
-
-def _maiden_out(name: str | None) -> Value:
-    """PID-6: characters as family^given (复姓 kept together), a Latin name whole in XPN.1."""
-    if not name:
-        return None
-    if not has_cjk(name):
-        return [name, None, None, None, None, None, "M"]
-    family, given = split_chinese_name(name)
-    return [family, given or None, None, None, None, None, "M", "I"]
-
-
-def _xad_out(a: Address) -> Value:
-    if not (a.line or a.city or a.state or a.district):
-        return a.text
-    return [a.line, None, a.city, a.state, a.postal_code, a.country, None, a.district, a.area_code]

@@ -7,7 +7,9 @@ statement per page (``storage.search``), the same criteria, domains and paging.
 
 - criteria (RULES 18, 27): ``core.search`` states what each field matches; every condition
   must hold, and every exact match is returned.  Identifiers are resolved first, to the
-  record that holds them and, for an ID of a record merged away, to its survivor.  Unless
+  record that holds them and, for an ID of a record merged away, to its survivor; a patient
+  account number (ITI-21 ``@PID.18``) to every record holding it and the survivors of those
+  merged away.  Unless
   the query asks about ``active``, only active records are returned (PDQm Case 6: a
   deprecated record is left out; ``active=false`` finds cancelled and merged ones);
 - What Domains Returned (QPD-8, PDQm ``identifier=system|``; RULES 19, 27): a patient
@@ -33,7 +35,7 @@ import orjson
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.errors import InvalidInputError
-from ehcmpi.core.model import SYSTEM_ACTOR, Actor, PatientRecord
+from ehcmpi.core.model import SYSTEM_ACTOR, Actor, PatientRecord, SourceIdentifier
 from ehcmpi.core.ports import UnitOfWork
 from ehcmpi.core.search import (
     Condition,
@@ -69,7 +71,8 @@ class SearchPage:
     """One page of a search (PDQm ITI-78 Bundle, ITI-21 increment).
 
     ``published`` holds each patient's identifiers restricted to ``targets`` when asked for
-    (ITI-21 PID-3); ``cursor`` is the pointer this page was read with.
+    (ITI-21 PID-3), ``accounts`` their account numbers (PID-18); ``cursor`` is the pointer
+    this page was read with.
     """
 
     patients: list[PatientRecord]
@@ -81,6 +84,8 @@ class SearchPage:
     previous_cursor: str | None = None
     remaining: int = 0
     published: list[list[Identifier]] | None = None
+    #: each patient's account numbers (ITI-21 PID-18), with ``published``
+    accounts: list[tuple[SourceIdentifier, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +123,11 @@ class PdqSupplier:
         """
         search = criteria_search(criteria) if criteria is not None else None
         page = self._run(search, target_systems, page_size, cursor, actor, publish=True)
-        published = page.published or []
+        published, accounts = page.published or [], page.accounts or []
         return PdqPage(
             patients=[
-                CrossReferences(p, ids, True)
-                for p, ids in zip(page.patients, published, strict=True)
+                CrossReferences(p, ids, True, acc)
+                for p, ids, acc in zip(page.patients, published, accounts, strict=True)
             ],
             next_cursor=page.next_cursor,
             total=page.total,
@@ -206,6 +211,7 @@ class PdqSupplier:
                     if publish
                     else None
                 ),
+                accounts=_accounts(uow, page) if publish else None,
             )
 
 
@@ -225,6 +231,8 @@ def _resolved(
     conditions = [
         Condition(Field.ID, tuple(sorted(_holders(uow, c.any_of, systems))))
         if c.field is Field.IDENTIFIER
+        else Condition(Field.ID, tuple(sorted(_account_holders(uow, c.any_of))))
+        if c.field is Field.ACCOUNT
         else c
         for c in search.conditions
     ]
@@ -252,13 +260,34 @@ def _holders(uow: UnitOfWork, values: Sequence[Value], every: Sequence[str]) -> 
     return found
 
 
+def _account_holders(uow: UnitOfWork, values: Sequence[Value]) -> set[str]:
+    """The records holding the account numbers, and the survivors of those merged away."""
+    found: set[str] = set()
+    for value in values:
+        assert isinstance(value, IdentifierValue)
+        for holder in uow.patients.find_by_account(value.value, value.system):
+            found.add(holder)
+            survivor = current_patient(uow, holder)
+            if survivor is not None:
+                found.add(survivor.mpi_id)
+    return found
+
+
+def _accounts(
+    uow: UnitOfWork, patients: Sequence[PatientRecord]
+) -> list[tuple[SourceIdentifier, ...]]:
+    held = uow.patients.accounts_of([p.mpi_id for p in patients])
+    return [tuple(held.get(p.mpi_id, ())) for p in patients]
+
+
 # --- ITI-21 criteria -------------------------------------------------------------------------
 
 
 def criteria_search(criteria: PdqCriteria) -> PatientSearch:
     """ITI-21 QPD-3 criteria as a search: names by prefix (PID-5), the birth date's day
     (PID-7), address line contained in an address (PID-11.1), city and district by prefix,
-    postal code exactly, the mother's maiden name by prefix (PID-6)."""
+    postal code exactly, the mother's maiden name by prefix (PID-6), the account number
+    exactly (PID-18)."""
     c = _cleaned(criteria)
     wanted: list[tuple[Field, Value | None]] = [
         (Field.IDENTIFIER, IdentifierValue(c.identifier.system, c.identifier.value)
@@ -275,6 +304,7 @@ def criteria_search(criteria: PdqCriteria) -> PatientSearch:
         (Field.POSTAL_CODE, Text(c.postal_code, Match.EXACT) if c.postal_code else None),
         (Field.MOTHERS_MAIDEN_NAME,
          Text(c.mothers_maiden_name) if c.mothers_maiden_name else None),
+        (Field.ACCOUNT, IdentifierValue(c.account_system, c.account) if c.account else None),
     ]  # fmt: skip
     return PatientSearch(tuple(Condition(f, (v,)) for f, v in wanted if v is not None))
 

@@ -75,6 +75,8 @@ class CrossReferences:
     patient: PatientRecord
     identifiers: list[tuple[str, str]]
     found: bool
+    #: the patient account numbers (PID-18) of the record, in the order recorded
+    accounts: tuple[SourceIdentifier, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,8 @@ class PdqCriteria:
     ``name`` is a full name, ``family``/``given`` its parts.  ``address`` is contained in some
     address's text; ``city``/``district`` match by prefix, ``postal_code`` exactly.  ``gender``
     is a GB/T 2261.1 code.  ``mothers_maiden_name`` (PID-6) matches by prefix, in characters or
-    pinyin.
+    pinyin.  ``account`` (PID-18) is a patient account number, exact, in ``account_system``
+    (its assigning authority) or, when that is None, in any.
     """
 
     identifier: SourceIdentifier | None = None
@@ -100,6 +103,8 @@ class PdqCriteria:
     district: str | None = None
     postal_code: str | None = None
     mothers_maiden_name: str | None = None
+    account: str | None = None
+    account_system: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
 from ehcmpi.storage.search import maiden_keys, name_keys, search_rows
 from ehcmpi.storage.tables import (
+    account_numbers,
     patient_documents,
     patient_phones,
     patient_versions,
@@ -79,6 +80,9 @@ BY_INVALID_DOCUMENT = (
 BY_SOURCE = sa.select(_s.mpi_id).where(
     _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
 )
+_a = account_numbers.c
+ACCOUNTS_OF = sa.select(_a.mpi_id, _a.system, _a.value).where(_a.mpi_id.in_(_IDS)).order_by(_a.id)
+BY_ACCOUNT = sa.select(_a.mpi_id).where(_a.value == sa.bindparam("value")).distinct().limit(1000)
 BY_EHC_ID = sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value"))
 BY_ARCHIVE_NO = sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value"))
 MOVE_DOCUMENT = (
@@ -338,6 +342,23 @@ class SqlPatientRepository:
     def add_source_id(self, mpi_id: str, identifier: SourceIdentifier) -> bool:
         row = _sid_row(mpi_id, identifier)
         return insert_ignoring_conflicts(self._conn, source_identifiers, [row], "id") == 1
+
+    # --- account numbers (PID-18) -----------------------------------------------------------
+
+    def add_accounts(self, mpi_id: str, accounts: Sequence[SourceIdentifier]) -> int:
+        rows = [_sid_row(mpi_id, a) for a in dict.fromkeys(accounts)]
+        return insert_ignoring_conflicts(self._conn, account_numbers, rows, "id")
+
+    def accounts_of(self, mpi_ids: Sequence[str]) -> dict[str, list[SourceIdentifier]]:
+        found: dict[str, list[SourceIdentifier]] = defaultdict(list)
+        if mpi_ids:
+            for row in self._conn.execute(ACCOUNTS_OF, {"ids": list(mpi_ids)}):
+                found[row.mpi_id].append(SourceIdentifier(row.system, row.value))
+        return dict(found)
+
+    def find_by_account(self, value: str, system: str | None = None) -> list[str]:
+        stmt = BY_ACCOUNT if system is None else BY_ACCOUNT.where(_a.system == system)
+        return [str(r[0]) for r in self._conn.execute(stmt, {"value": value})]
 
     def update(self, patient: PatientRecord, expected_version: int) -> bool:
         values = self._patient_row(patient)

@@ -125,6 +125,22 @@ source_identifiers = sa.Table(
     sa.Index("ix_source_identifiers_mpi_id", "mpi_id"),
 )
 
+#: Patient account numbers (HL7 PID-18, CX; IHE ITI-21 ``@PID.18``, migration 0009): no
+#: identity, so plain text like source identifier values, and one number may be on several
+#: records (UNIQUE per record).  ``system`` is the account's assigning authority.
+account_numbers = sa.Table(
+    "account_numbers",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("mpi_id", sa.String(64), sa.ForeignKey("patients.mpi_id"), nullable=False),
+    sa.Column("system", sa.String(255), nullable=False),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("system", "value", "mpi_id"),
+    sa.Index("ix_account_numbers_value", "value"),
+    sa.Index("ix_account_numbers_mpi_id", "mpi_id"),
+)
+
 patient_phones = sa.Table(
     "patient_phones",
     metadata,

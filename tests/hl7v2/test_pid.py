@@ -24,15 +24,13 @@ from ehcmpi.hl7v2.pid import (
     AssignedId,
     Cx,
     domain_system,
-    format_identifier,
     identifiers_from_pid,
     merge_ids_from_mrg,
     parse_cx,
-    pdq_pid,
-    pix_pid,
     registration_from_pid,
     resolve_identifier,
 )
+from ehcmpi.hl7v2.pid_out import format_identifier, pdq_pid, pix_pid
 from ehcmpi.settings import Settings
 from ehcmpi.terminology.systems import EHC_ID_SYSTEM, ID_CARD_SYSTEM, MPI_ID_SYSTEM
 from tests.support import DOMAINS_TOML
