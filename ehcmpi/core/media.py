@@ -103,6 +103,23 @@ def _patient(uow: UnitOfWork, mpi_id: str) -> PatientRecord:
     return patient
 
 
+#: A chain of merges longer than this is a data error, not a patient.
+MAX_MERGE_DEPTH = 32
+
+
+def family(uow: UnitOfWork, mpi_id: str) -> list[str]:
+    """``mpi_id`` and every record merged into it, directly or through others (§4.1.1
+    索引合并): their media are the survivor's media — the reader already resolves a medium
+    bound to a merged record to its survivor."""
+    found, frontier = [mpi_id], [mpi_id]
+    for _ in range(MAX_MERGE_DEPTH):
+        frontier = [r for s in frontier for r in uow.links.merged_into(s) if r not in found]
+        if not frontier:
+            break
+        found += frontier
+    return found
+
+
 class MediaService:
     """Bind, unbind and list media; every call is in the call audit (§4.1.1)."""
 
@@ -162,7 +179,7 @@ class MediaService:
         patient = _patient(uow, mpi_id)
         now = self._clock()
         current = uow.media.find_active(kind, number)
-        if current is not None and current.mpi_id == patient.mpi_id:
+        if current is not None and current.mpi_id in family(uow, patient.mpi_id):
             if verified and not current.verified:
                 uow.media.mark_verified(current.id)
                 return replace(current, verified=True), True
@@ -198,7 +215,7 @@ class MediaService:
         with self._audit.call(actor, "unbind-medium") as call, self._uow(write=True) as uow:
             call.target, call.detail = mpi_id, kind
             current = uow.media.find_active(kind, number)
-            if current is None or current.mpi_id != mpi_id.upper():
+            if current is None or current.mpi_id not in family(uow, mpi_id.upper()):
                 zh, en = BINDABLE[kind]
                 raise NotFoundError(
                     f"患者 {mpi_id} 未绑定此{zh} (this {en} is not bound to the patient)"
@@ -212,10 +229,16 @@ class MediaService:
     def of_patient(
         self, mpi_id: str, actor: Actor, *, history: bool = False
     ) -> tuple[PatientRecord, list[MediaBinding]]:
-        """The patient and their bindings, oldest first; ended ones too with ``history``."""
+        """The patient and their bindings — with those of records merged into it — oldest
+        first; ended ones too with ``history``."""
         with self._audit.call(actor, "list-media") as call, self._uow() as uow:
             call.target = mpi_id
             patient = uow.patients.get(mpi_id.upper())
             if patient is None:
                 raise NotFoundError(f"患者索引 {mpi_id} 不存在 (no such patient)")
-            return patient, uow.media.of_patient(patient.mpi_id, include_ended=history)
+            found = [
+                binding
+                for holder in family(uow, patient.mpi_id)
+                for binding in uow.media.of_patient(holder, include_ended=history)
+            ]
+            return patient, sorted(found, key=lambda b: (b.bound_at, b.id))

@@ -207,6 +207,10 @@ class LinkRepository(Protocol):
 
     def get_merge(self, merge_id: str) -> MergeRecord | None: ...
 
+    def merged_into(self, survivor: str) -> list[str]:
+        """The records merged into ``survivor`` and not split off again (one level)."""
+        ...
+
     def last_merge_into(self, survivor: str, retired: str) -> MergeRecord | None:
         """The latest unreversed merge of ``retired`` into ``survivor``."""
         ...

@@ -174,6 +174,11 @@ class SqlReviewRepository:
         row = self._conn.execute(MERGE, {"id": merge_id}).first()
         return self._merge(row) if row is not None else None
 
+    def merged_into(self, survivor: str) -> list[str]:
+        # ix_merges_survivor_retired answers it: no scan of patients (parent_id has no index).
+        stmt = sa.select(_g.retired).where(_g.survivor == survivor, _g.reversed_at.is_(None))
+        return sorted({str(row[0]) for row in self._conn.execute(stmt)})
+
     def last_merge_into(self, survivor: str, retired: str) -> MergeRecord | None:
         params = {"survivor": survivor, "retired": retired}
         row = self._conn.execute(LAST_MERGE, params).first()

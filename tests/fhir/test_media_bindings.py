@@ -12,7 +12,7 @@ from ehcmpi.core.verifier import BreakerState
 from ehcmpi.external.insurance_sim import DEFAULT_PERSONS
 from tests.fhir import reader_support
 from tests.fhir.reader_support import BREAKER_FAILURES, output, parameters
-from tests.fhir.support import ZHANG_WEI_ID, chinese_patient, diagnostics, id_card
+from tests.fhir.support import ZHANG_WEI_ID, chinese_patient, diagnostics, his_id, id_card
 from tests.insurance_simulator import Simulator
 
 simulator, reader_server = reader_support.simulator, reader_support.reader_server
@@ -139,3 +139,32 @@ def test_media_lists_the_record_s_own_media_and_refuses_unknown_parameters(
     assert client.get(f"/Patient/{zhang}/$media?colour=red").status_code == 400
     assert client.get(f"/Patient/{zhang}/$media?history=maybe").status_code == 400
     assert client.get(f"/Patient/{'0' * 64}/$media").status_code == 404
+
+
+def test_media_of_a_record_merged_away_are_the_survivor_s(
+    client: httpx.Client, wired: Container
+) -> None:
+    """§4.1.1 索引合并: after a merge the survivor lists, re-binds and unbinds the card that
+    was bound to the retired record (the reader already resolves it to the survivor)."""
+    li_na = register(client, LI_NA["docNumber"], "李娜")
+    assert bind(client, li_na, "social-security-card", LI_NA["cardNumber"]).status_code == 201
+    body = chinese_patient(his_id("H-LN-2"), name="李娜", birth_date=None, phone=None)
+    created = client.post("/Patient", json=body, headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    survivor = created.json()["id"]
+    assert bindings(client, survivor) == []
+
+    merge = {"resourceType": "Parameters", "parameter": [
+        {"name": "source-patient", "valueReference": {"reference": f"Patient/{li_na}"}},
+        {"name": "target-patient", "valueReference": {"reference": f"Patient/{survivor}"}},
+    ]}  # fmt: skip
+    merged = client.post("/Patient/$merge", json=merge, headers=FHIR_JSON)
+    assert merged.status_code == 200, merged.text
+
+    assert [b["value"] for b in bindings(client, survivor)] == [LI_NA["cardNumber"]]
+    again = bind(client, survivor, "social-security-card", LI_NA["cardNumber"])
+    assert again.status_code == 200, again.text  # already the survivor's: nothing written
+    ended = unbind(client, survivor, "social-security-card", LI_NA["cardNumber"])
+    assert ended.status_code == 200, ended.text
+    assert bindings(client, survivor) == []
+    assert [b["value"] for b in bindings(client, survivor, history=True)] == [LI_NA["cardNumber"]]
