@@ -29,6 +29,19 @@ from ehcmpi.core.model import (
 from ehcmpi.core.search import PatientSearch, SearchRows
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
+from ehcmpi.storage.patient_sql import (
+    ACCOUNTS_OF,
+    ACTIVE_PAGE,
+    BY_ACCOUNT,
+    BY_ARCHIVE_NO,
+    BY_EHC_ID,
+    BY_INVALID_DOCUMENT,
+    BY_SOURCE,
+    BY_VALID_DOCUMENT,
+    CHILD_ROWS,
+    MOVE_DOCUMENT,
+    PATIENT_ROWS,
+)
 from ehcmpi.storage.search import maiden_keys, name_keys, search_rows
 from ehcmpi.storage.tables import (
     account_numbers,
@@ -68,57 +81,6 @@ def insert_ignoring_conflicts(
         return 0
     stmt = _insert_ignoring(conn.dialect.name, table, key)
     return len(conn.execute(stmt, list(rows)).all())
-
-
-# Statements are built once: constructing a select costs more than executing it here.
-_d, _s, _p, _c = patient_documents.c, source_identifiers.c, patient_phones.c, patients.c
-_IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
-BY_VALID_DOCUMENT = sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _d.valid)
-BY_INVALID_DOCUMENT = (
-    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), sa.not_(_d.valid)).limit(20)
-)
-BY_SOURCE = sa.select(_s.mpi_id).where(
-    _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
-)
-_a = account_numbers.c
-ACCOUNTS_OF = sa.select(_a.mpi_id, _a.system, _a.value).where(_a.mpi_id.in_(_IDS)).order_by(_a.id)
-BY_ACCOUNT = sa.select(_a.mpi_id).where(_a.value == sa.bindparam("value")).distinct().limit(1000)
-BY_EHC_ID = sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value"))
-BY_ARCHIVE_NO = sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value"))
-MOVE_DOCUMENT = (
-    patient_documents.update()
-    .where(
-        _d.mpi_id == sa.bindparam("src"),
-        _d.doc_type == sa.bindparam("dtype"),
-        _d.number_bidx == sa.bindparam("bidx"),
-    )
-    .values(mpi_id=sa.bindparam("dst"))
-)
-ACTIVE_PAGE = (
-    sa.select(_c.mpi_id)
-    .where(_c.status == PatientStatus.ACTIVE.value, _c.mpi_id > sa.bindparam("after"))
-    .order_by(_c.mpi_id)
-    .limit(sa.bindparam("limit"))
-)
-PATIENT_ROWS = patients.select().where(_c.mpi_id.in_(_IDS))
-_NO_TEXT = sa.cast(sa.null(), sa.String)
-_NO_BYTES = sa.cast(sa.null(), sa.LargeBinary)
-#: Documents, source identifiers and phones of some patients in one round trip:
-#: kind, mpi_id, order, text1, text2, ciphertext, flag1, flag2.
-CHILD_ROWS = sa.union_all(
-    sa.select(
-        sa.literal("d").label("kind"), _d.mpi_id, _d.id.label("seq"), _d.doc_type.label("t1"),
-        _d.reason.label("t2"), _d.number_enc.label("enc"), _d.valid.label("f1"),
-        _d.is_primary.label("f2"),
-    ).where(_d.mpi_id.in_(_IDS)),
-    sa.select(
-        sa.literal("s"), _s.mpi_id, _s.id, _s.system, _s.value, _NO_BYTES, sa.false(), sa.false()
-    ).where(_s.mpi_id.in_(_IDS)),
-    sa.select(
-        sa.literal("p"), _p.mpi_id, _p.position, _NO_TEXT, _NO_TEXT, _p.phone_enc, sa.false(),
-        sa.false(),
-    ).where(_p.mpi_id.in_(_IDS)),
-).order_by("kind", "mpi_id", "seq")  # fmt: skip
 
 
 class SqlPatientRepository:
@@ -357,7 +319,9 @@ class SqlPatientRepository:
         return dict(found)
 
     def find_by_account(self, value: str, system: str | None = None) -> list[str]:
-        stmt = BY_ACCOUNT if system is None else BY_ACCOUNT.where(_a.system == system)
+        stmt = (
+            BY_ACCOUNT if system is None else BY_ACCOUNT.where(account_numbers.c.system == system)
+        )
         return [str(r[0]) for r in self._conn.execute(stmt, {"value": value})]
 
     def update(self, patient: PatientRecord, expected_version: int) -> bool:

@@ -1,0 +1,64 @@
+"""The patient repository's SQL, built once: constructing a select costs more than executing it
+here (guideline §6.3: documents and phones are found by their HMAC-SM3 blind index)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ehcmpi.core.model import PatientStatus
+from ehcmpi.storage.tables import (
+    account_numbers,
+    patient_documents,
+    patient_phones,
+    patients,
+    source_identifiers,
+)
+
+_d, _s, _p, _c = patient_documents.c, source_identifiers.c, patient_phones.c, patients.c
+_IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
+BY_VALID_DOCUMENT = sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _d.valid)
+BY_INVALID_DOCUMENT = (
+    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), sa.not_(_d.valid)).limit(20)
+)
+BY_SOURCE = sa.select(_s.mpi_id).where(
+    _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
+)
+_a = account_numbers.c
+ACCOUNTS_OF = sa.select(_a.mpi_id, _a.system, _a.value).where(_a.mpi_id.in_(_IDS)).order_by(_a.id)
+BY_ACCOUNT = sa.select(_a.mpi_id).where(_a.value == sa.bindparam("value")).distinct().limit(1000)
+BY_EHC_ID = sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value"))
+BY_ARCHIVE_NO = sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value"))
+MOVE_DOCUMENT = (
+    patient_documents.update()
+    .where(
+        _d.mpi_id == sa.bindparam("src"),
+        _d.doc_type == sa.bindparam("dtype"),
+        _d.number_bidx == sa.bindparam("bidx"),
+    )
+    .values(mpi_id=sa.bindparam("dst"))
+)
+ACTIVE_PAGE = (
+    sa.select(_c.mpi_id)
+    .where(_c.status == PatientStatus.ACTIVE.value, _c.mpi_id > sa.bindparam("after"))
+    .order_by(_c.mpi_id)
+    .limit(sa.bindparam("limit"))
+)
+PATIENT_ROWS = patients.select().where(_c.mpi_id.in_(_IDS))
+_NO_TEXT = sa.cast(sa.null(), sa.String)
+_NO_BYTES = sa.cast(sa.null(), sa.LargeBinary)
+#: Documents, source identifiers and phones of some patients in one round trip:
+#: kind, mpi_id, order, text1, text2, ciphertext, flag1, flag2.
+CHILD_ROWS = sa.union_all(
+    sa.select(
+        sa.literal("d").label("kind"), _d.mpi_id, _d.id.label("seq"), _d.doc_type.label("t1"),
+        _d.reason.label("t2"), _d.number_enc.label("enc"), _d.valid.label("f1"),
+        _d.is_primary.label("f2"),
+    ).where(_d.mpi_id.in_(_IDS)),
+    sa.select(
+        sa.literal("s"), _s.mpi_id, _s.id, _s.system, _s.value, _NO_BYTES, sa.false(), sa.false()
+    ).where(_s.mpi_id.in_(_IDS)),
+    sa.select(
+        sa.literal("p"), _p.mpi_id, _p.position, _NO_TEXT, _NO_TEXT, _p.phone_enc, sa.false(),
+        sa.false(),
+    ).where(_p.mpi_id.in_(_IDS)),
+).order_by("kind", "mpi_id", "seq")  # fmt: skip
