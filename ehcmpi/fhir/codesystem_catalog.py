@@ -219,16 +219,17 @@ def validation(
     """The ``$validate-code`` answer: ``result``, ``message`` when false, ``display``."""
     concept = table.concept(code)
     if concept is None:
-        return _verdict(False, f"代码 '{code}' 不在《{table.title}》中 (code '{code}' is not "
+        return verdict(False, f"代码 '{code}' 不在《{table.title}》中 (code '{code}' is not "
                         f"in {table.url})")  # fmt: skip
     shown = display_in(concept, lang)
     if display is not None and display.strip() not in (concept.display, concept.english):
         wrong = f"'{concept.display}' 或 '{concept.english}'，收到 '{display}'"
-        return _verdict(False, f"代码 '{code}' 的显示名应为 {wrong} (wrong display)", shown)
-    return _verdict(True, None, shown)
+        return verdict(False, f"代码 '{code}' 的显示名应为 {wrong} (wrong display)", shown)
+    return verdict(True, None, shown)
 
 
-def _verdict(result: bool, message: str | None, display: str | None = None) -> dict[str, Any]:
+def verdict(result: bool, message: str | None, display: str | None = None) -> dict[str, Any]:
+    """A ``$validate-code`` answer (``result``, ``message``, ``display``) of both operations."""
     parameter: list[dict[str, Any]] = [{"name": "result", "valueBoolean": result}]
     if message:
         parameter.append({"name": "message", "valueString": message})

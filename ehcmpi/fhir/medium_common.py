@@ -14,16 +14,28 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from ehcmpi.core.errors import DomainError, InvalidDocumentError, InvalidInputError
 from ehcmpi.core.media import MediaBinding
 from ehcmpi.core.reading import ServiceUnavailableError
+from ehcmpi.fhir import parameters as p
 from ehcmpi.fhir.outcome import FhirError, operation_outcome
+from ehcmpi.fhir.request_body import read_json
 from ehcmpi.fhir.responses import FhirResponse
 
 T = TypeVar("T")
 #: error locations that name one of the operations' input parameters
 PARAMETERS = frozenset({"medium", "value", "documentType", "terminal", "careStep", "channel"})
+
+
+async def read_medium(request: Request, declared: dict[str, str]) -> tuple[str, str, str | None]:
+    """The ``medium``, ``value`` and optional ``reason`` of a ``$bind-medium`` or
+    ``$unbind-medium`` Parameters body (both required but the reason; 400 otherwise)."""
+    given = p.read_parameters(await read_json(request, "Parameters"), declared)
+    p.required(given, "medium")
+    p.required(given, "value")
+    return p.text(given, "medium") or "", p.text(given, "value") or "", p.text(given, "reason")
 
 
 class Unavailable(Exception):

@@ -24,8 +24,7 @@ from ehcmpi.core.media import BINDABLE
 from ehcmpi.fhir import parameters as p
 from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.context import actor, container
-from ehcmpi.fhir.medium_common import Unavailable, binding_part, call
-from ehcmpi.fhir.request_body import read_json
+from ehcmpi.fhir.medium_common import Unavailable, binding_part, call, read_medium
 from ehcmpi.fhir.responses import FhirResponse
 
 router = APIRouter()
@@ -59,19 +58,11 @@ DECLARED = {x.name: x.max for x in PARAMS if x.use == "in"}
 
 @router.post("/Patient/{patient_id}/$bind-medium", summary="绑定介质 (bind a medium, §4.4.2)")
 async def bind_medium(patient_id: str, request: Request) -> FhirResponse:
-    given = p.read_parameters(await read_json(request, "Parameters"), DECLARED)
-    p.required(given, "medium")
-    p.required(given, "value")
-    kind, value = p.text(given, "medium") or "", p.text(given, "value") or ""
+    kind, value, reason = await read_medium(request, DECLARED)
     wired = container(request)
     try:
         binding, wrote = await call(
-            wired.reader.bind,
-            patient_id,
-            kind,
-            value,
-            actor(request),
-            reason=p.text(given, "reason"),
+            wired.reader.bind, patient_id, kind, value, actor(request), reason=reason
         )
     except Unavailable as exc:
         return exc.response

@@ -17,8 +17,7 @@ from ehcmpi.core.media import BINDABLE
 from ehcmpi.fhir import parameters as p
 from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.context import actor, container
-from ehcmpi.fhir.medium_common import binding_part, call
-from ehcmpi.fhir.request_body import read_json
+from ehcmpi.fhir.medium_common import binding_part, call, read_medium
 from ehcmpi.fhir.responses import FhirResponse
 
 router = APIRouter()
@@ -52,12 +51,7 @@ DECLARED = {x.name: x.max for x in PARAMS if x.use == "in"}
 
 @router.post("/Patient/{patient_id}/$unbind-medium", summary="解绑介质 (unbind a medium)")
 async def unbind_medium(patient_id: str, request: Request) -> FhirResponse:
-    given = p.read_parameters(await read_json(request, "Parameters"), DECLARED)
-    p.required(given, "medium")
-    p.required(given, "value")
-    kind, value = p.text(given, "medium") or "", p.text(given, "value") or ""
+    kind, value, reason = await read_medium(request, DECLARED)
     media = container(request).media
-    ended = await call(
-        media.unbind, patient_id, kind, value, actor(request), reason=p.text(given, "reason")
-    )
+    ended = await call(media.unbind, patient_id, kind, value, actor(request), reason=reason)
     return FhirResponse({"resourceType": "Parameters", "parameter": [binding_part(ended)]})

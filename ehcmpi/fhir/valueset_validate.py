@@ -25,6 +25,7 @@ from ehcmpi.fhir.codesystem_catalog import (
     table_by_id,
     table_by_url,
     validation,
+    verdict,
 )
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.parameters import Param
@@ -60,13 +61,10 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     code = need(params, "code")
     system = params.get("system")
     if system is not None and system != table.url:
-        return FhirResponse(
-            {"resourceType": "Parameters", "parameter": [
-                {"name": "result", "valueBoolean": False},
-                {"name": "message", "valueString": f"代码系统 {system} 不在值集 "
-                 f"{table.valueset_url} 中 (system not in the value set)"},
-            ]}
-        )  # fmt: skip
+        message = (
+            f"代码系统 {system} 不在值集 {table.valueset_url} 中 (system not in the value set)"
+        )
+        return FhirResponse(verdict(False, message))
     return FhirResponse(validation(table, code, params.get("display"), language(params)))
 
 
