@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ehcmpi.core.domains import DomainRegistry
-from ehcmpi.core.model import Actor, SourceIdentifier
+from ehcmpi.core.model import Actor, RegistrationRequest, SourceIdentifier
 from ehcmpi.hl7v2.codec import HL7Error, Message
 from ehcmpi.hl7v2.dispatch import Handler, acknowledge
 from ehcmpi.hl7v2.pid import (
@@ -61,15 +61,19 @@ def _check_segments(message: Message) -> None:
 check_segments = _check_segments  # for handlers that wrap the feed (media_feed)
 
 
+def fed(pix: PixManager, message: Message, request: RegistrationRequest, actor: Actor) -> bytes:
+    """Feed one parsed PID (RULES 13–14): ``AA``, or ``AE`` with the PIX error's ERR."""
+    try:
+        pix.feed(request, actor)
+    except PixError as exc:
+        return acknowledge(message, "AE", [_rejected(exc)])
+    return acknowledge(message, "AA")
+
+
 def feed_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
     def handle(message: Message, actor: Actor) -> bytes:
         _check_segments(message)
-        request = registration_from_pid(message, domains)
-        try:
-            pix.feed(request, actor)
-        except PixError as exc:
-            return acknowledge(message, "AE", [_rejected(exc)])
-        return acknowledge(message, "AA")
+        return fed(pix, message, registration_from_pid(message, domains), actor)
 
     return handle
 

@@ -32,7 +32,6 @@ from ehcmpi.hl7v2 import iti8
 from ehcmpi.hl7v2.codec import HL7Error, Message
 from ehcmpi.hl7v2.dispatch import Handler, acknowledge
 from ehcmpi.hl7v2.pid import parse_cx, registration_from_pid
-from ehcmpi.ihe.results import PixError
 
 
 def _location(message: Message, card: SourceIdentifier) -> str:
@@ -47,14 +46,12 @@ def _rejected(message: Message, code: str, text: str, location: str) -> bytes:
 
 
 def card_feed_handler(reader: ReaderService, card_system: str, container: Container) -> Handler:
-    feed = iti8.feed_handler(container.pix, container.domains)
-
     def handle(message: Message, actor: Actor) -> bytes:
-        request = registration_from_pid(message, container.domains)
+        iti8.check_segments(message)
+        request = registration_from_pid(message, container.domains)  # parsed once
         cards = [s for s in request.source_ids if s.system == card_system]
         if not cards:
-            return feed(message, actor)
-        iti8.check_segments(message)
+            return iti8.fed(container.pix, message, request, actor)
         others = tuple(s for s in request.source_ids if s.system != card_system)
         for card in cards:
             medium = Medium(MediumKind.SOCIAL_SECURITY_CARD, card.value)
@@ -66,10 +63,7 @@ def card_feed_handler(reader: ReaderService, card_system: str, container: Contai
             except DomainError as exc:
                 return _rejected(message, "207", exc.message, _location(message, card))
         if others:
-            try:
-                container.pix.feed(replace(request, source_ids=others), actor)
-            except PixError as exc:
-                return _rejected(message, "204", exc.message, "PID^1^3")
+            return iti8.fed(container.pix, message, replace(request, source_ids=others), actor)
         return acknowledge(message, "AA")
 
     return handle
