@@ -38,6 +38,7 @@ from ehcmpi.bootstrap import build
 from ehcmpi.core.search import PatientSearch
 from ehcmpi.fhir.search_params import parse
 from ehcmpi.settings import load_settings
+from ehcmpi.storage.engine import create_database_engine
 
 RESULTS = stack.BENCH_DIR / "results"
 SEQ_SCAN = re.compile(r"Seq Scan on (\w+)")
@@ -99,14 +100,14 @@ def _print_plans(size: int, plans: list[dict[str, Any]]) -> None:
 
 def _patient_ids(config: pathlib.Path, path: pathlib.Path, count: int = 50_000) -> int:
     """Write the master-index IDs of ``count`` random stored patients to ``path``."""
-    container = build(load_settings(str(config)))
+    engine = create_database_engine(load_settings(str(config)).database.url)
     try:
-        with container.engine.connect() as conn:
+        with engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 f"SELECT mpi_id FROM patients ORDER BY random() LIMIT {count}"
             ).all()
     finally:
-        container.close()
+        engine.dispose()
     path.write_text("\n".join(str(r[0]) for r in rows))
     return len(rows)
 
