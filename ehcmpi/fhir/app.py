@@ -62,6 +62,7 @@ from ehcmpi.fhir import (
     valueset_validate,
 )
 from ehcmpi.fhir.capability import Capability, merge
+from ehcmpi.fhir.hot import HotRoutes
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.responses import JSON, FhirResponse, negotiate, reset_format, use_format
 
@@ -76,14 +77,19 @@ def _outcome(
     return FhirResponse(error.outcome(), status_code=error.status, headers=headers, fmt=fmt)
 
 
+def _refusal(exc: FhirError | DomainError) -> FhirResponse:
+    """The OperationOutcome for an error an endpoint raised on purpose."""
+    return _outcome(exc if isinstance(exc, FhirError) else FhirError.from_domain(exc))
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(FhirError)
     async def _fhir(_: Request, exc: FhirError) -> Response:
-        return _outcome(exc)
+        return _refusal(exc)
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> Response:
-        return _outcome(FhirError.from_domain(exc))
+        return _refusal(exc)
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> Response:
@@ -108,16 +114,17 @@ def _internal_error(request: Request) -> FhirResponse:
 class FhirGuard:
     """Pure ASGI middleware (cheaper than ``@app.middleware``, which wraps every request in
     extra tasks): content negotiation for ``/fhir`` — 406 for a request that will take neither
-    JSON nor XML, else the chosen format for every response of the request — and a 500
-    OperationOutcome for an unexpected error.
+    JSON nor XML, else the chosen format for every response of the request — the hot routes
+    (:mod:`ehcmpi.fhir.hot`), and a 500 OperationOutcome for an unexpected error.
 
     The 500 is answered here rather than by the ``Exception`` handler: Starlette re-raises
     after that handler, and uvicorn then drops the keep-alive connection, so the client's next
     request on it would fail.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hot: HotRoutes) -> None:
         self.app = app
+        self._hot = hot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,7 +153,16 @@ class FhirGuard:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            hot = self._hot.find(scope["method"], scope["path"])
+            if hot is None:
+                await self.app(scope, receive, tracking_send)
+                return
+            route, params = hot
+            try:
+                response = await route.endpoint(request=request, **params)
+            except (FhirError, DomainError) as exc:
+                response = _refusal(exc)
+            await response(scope, receive, tracking_send)
         except Exception:
             if started:
                 raise
@@ -177,10 +193,6 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
         lifespan=_lifespan,
     )
     app.state.container = container
-
-    app.add_middleware(FhirGuard)
-    _install_handlers(app)
-    # $ihe-pix before Patient/{id}: the operation's path would otherwise read as an id.
     modules = (
         # The frequent ones first: routes are tried in order (ids.py keeps /Patient/{id} from
         # capturing an operation, so the order is free); every scan comes to $ehc-qr-verify.
@@ -193,6 +205,10 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
         codesystem_search, codesystem_lookup, codesystem_validate, codesystem_read,
         valueset_search, valueset_validate, valueset_expand, valueset_read, operation_definition,
     )  # fmt: skip
+    app.add_middleware(
+        FhirGuard, hot=HotRoutes(r for m in modules for r in getattr(m, "HOT_ROUTES", ()))
+    )
+    _install_handlers(app)
     capabilities: list[Capability] = []
     for module in modules:
         app.include_router(module.router, prefix="/fhir", tags=["FHIR"])

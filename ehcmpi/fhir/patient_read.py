@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from ehcmpi.core.model import PatientRecord, PatientStatus
 from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.hot import HotRoute
 from ehcmpi.fhir.ids import PATIENT_PATH
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_resource import patient_resource
@@ -41,8 +42,11 @@ def gone(mpi_id: str) -> FhirError:
 
 
 @router.get(PATIENT_PATH, summary="Read a patient (精准查询)")
-def read_patient(patient_id: str, request: Request) -> FhirResponse:
+async def read_patient(patient_id: str, request: Request) -> FhirResponse:
     patient = container(request).query.get(patient_id, actor(request))
     if patient.status is PatientStatus.CANCELLED:
         raise gone(patient_id)
     return FhirResponse(patient_resource(patient), headers=version_headers(patient))
+
+
+HOT_ROUTES = (HotRoute("GET", PATIENT_PATH, read_patient),)

@@ -3,9 +3,13 @@ here (guideline §6.3: documents and phones are found by their HMAC-SM3 blind in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import sqlalchemy as sa
 
 from ehcmpi.core.model import PatientStatus
+from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.tables import (
     account_numbers,
     patient_documents,
@@ -16,18 +20,22 @@ from ehcmpi.storage.tables import (
 
 _d, _s, _p, _c = patient_documents.c, source_identifiers.c, patient_phones.c, patients.c
 _IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
-BY_VALID_DOCUMENT = sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _d.valid)
+BY_VALID_DOCUMENT = Hot(
+    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _d.valid)
+)
 BY_INVALID_DOCUMENT = (
     sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), sa.not_(_d.valid)).limit(20)
 )
-BY_SOURCE = sa.select(_s.mpi_id).where(
-    _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
+BY_SOURCE = Hot(
+    sa.select(_s.mpi_id).where(
+        _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
+    )
 )
 _a = account_numbers.c
 ACCOUNTS_OF = sa.select(_a.mpi_id, _a.system, _a.value).where(_a.mpi_id.in_(_IDS)).order_by(_a.id)
 BY_ACCOUNT = sa.select(_a.mpi_id).where(_a.value == sa.bindparam("value")).distinct().limit(1000)
-BY_EHC_ID = sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value"))
-BY_ARCHIVE_NO = sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value"))
+BY_EHC_ID = Hot(sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value")))
+BY_ARCHIVE_NO = Hot(sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value")))
 MOVE_DOCUMENT = (
     patient_documents.update()
     .where(
@@ -46,19 +54,31 @@ ACTIVE_PAGE = (
 PATIENT_ROWS = patients.select().where(_c.mpi_id.in_(_IDS))
 _NO_TEXT = sa.cast(sa.null(), sa.String)
 _NO_BYTES = sa.cast(sa.null(), sa.LargeBinary)
-#: Documents, source identifiers and phones of some patients in one round trip:
-#: kind, mpi_id, order, text1, text2, ciphertext, flag1, flag2.
-CHILD_ROWS = sa.union_all(
-    sa.select(
-        sa.literal("d").label("kind"), _d.mpi_id, _d.id.label("seq"), _d.doc_type.label("t1"),
-        _d.reason.label("t2"), _d.number_enc.label("enc"), _d.valid.label("f1"),
-        _d.is_primary.label("f2"),
-    ).where(_d.mpi_id.in_(_IDS)),
-    sa.select(
-        sa.literal("s"), _s.mpi_id, _s.id, _s.system, _s.value, _NO_BYTES, sa.false(), sa.false()
-    ).where(_s.mpi_id.in_(_IDS)),
-    sa.select(
-        sa.literal("p"), _p.mpi_id, _p.position, _NO_TEXT, _NO_TEXT, _p.phone_enc, sa.false(),
-        sa.false(),
-    ).where(_p.mpi_id.in_(_IDS)),
-).order_by("kind", "mpi_id", "seq")  # fmt: skip
+
+
+def _child_rows(
+    of: Callable[[sa.ColumnElement[str]], sa.ColumnElement[bool]],
+) -> sa.CompoundSelect[Any]:
+    """Documents, source identifiers and phones of the patients ``of(mpi_id)`` selects, in one
+    round trip: kind, mpi_id, order, text1, text2, ciphertext, flag1, flag2."""
+    return sa.union_all(
+        sa.select(
+            sa.literal("d").label("kind"), _d.mpi_id, _d.id.label("seq"),
+            _d.doc_type.label("t1"), _d.reason.label("t2"), _d.number_enc.label("enc"),
+            _d.valid.label("f1"), _d.is_primary.label("f2"),
+        ).where(of(_d.mpi_id)),
+        sa.select(
+            sa.literal("s"), _s.mpi_id, _s.id, _s.system, _s.value, _NO_BYTES, sa.false(),
+            sa.false(),
+        ).where(of(_s.mpi_id)),
+        sa.select(
+            sa.literal("p"), _p.mpi_id, _p.position, _NO_TEXT, _NO_TEXT, _p.phone_enc,
+            sa.false(), sa.false(),
+        ).where(of(_p.mpi_id)),
+    ).order_by("kind", "mpi_id", "seq")  # fmt: skip
+
+
+CHILD_ROWS = _child_rows(lambda mpi_id: mpi_id.in_(_IDS))
+#: One patient — the read of every request — as :class:`Hot` statements.
+PATIENT_ROW = Hot(patients.select().where(_c.mpi_id == sa.bindparam("id")))
+CHILDREN_OF = Hot(_child_rows(lambda mpi_id: mpi_id == sa.bindparam("id")))

@@ -29,6 +29,7 @@ from ehcmpi.core.model import (
 from ehcmpi.core.search import PatientSearch, SearchRows
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
+from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.patient_sql import (
     ACCOUNTS_OF,
     ACTIVE_PAGE,
@@ -39,7 +40,9 @@ from ehcmpi.storage.patient_sql import (
     BY_SOURCE,
     BY_VALID_DOCUMENT,
     CHILD_ROWS,
+    CHILDREN_OF,
     MOVE_DOCUMENT,
+    PATIENT_ROW,
     PATIENT_ROWS,
 )
 from ehcmpi.storage.search import maiden_keys, name_keys, search_rows
@@ -90,8 +93,8 @@ class SqlPatientRepository:
 
     # --- lookups -------------------------------------------------------------------------
 
-    def _scalar(self, stmt: sa.Select[Any], **params: Any) -> str | None:
-        value = self._conn.execute(stmt, params).scalar()
+    def _scalar(self, stmt: Hot, **params: Any) -> str | None:
+        value = stmt.scalar(self._conn, params)
         return str(value) if value is not None else None
 
     def find_by_document(self, doc_type: str, number: str) -> str | None:
@@ -170,6 +173,8 @@ class SqlPatientRepository:
     # --- loading -------------------------------------------------------------------------
 
     def _load(self, ids: Sequence[str]) -> list[PatientRecord]:
+        if len(ids) == 1:  # the read of nearly every request: no IN list to render
+            return self._records(PATIENT_ROW.rows(self._conn, {"id": ids[0]}))
         if not ids:
             return []
         rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, {"ids": list(ids)})}
@@ -179,8 +184,13 @@ class SqlPatientRepository:
         """Records from their ``patients`` rows, with documents, identifiers and phones."""
         if not rows:
             return []
+        found = (
+            CHILDREN_OF.rows(self._conn, {"id": rows[0].mpi_id})
+            if len(rows) == 1
+            else self._conn.execute(CHILD_ROWS, {"ids": [r.mpi_id for r in rows]})
+        )
         children: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-        for child in self._conn.execute(CHILD_ROWS, {"ids": [r.mpi_id for r in rows]}):
+        for child in found:
             children[child.mpi_id][child.kind].append(child)
         return [self._record(r, children[r.mpi_id]) for r in rows]
 

@@ -45,6 +45,7 @@ from ehcmpi.core.search import (
     Text,
     Value,
 )
+from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.tables import patient_documents, patient_phones, patients, source_identifiers
 from ehcmpi.terminology.pinyin import has_cjk, name_pinyin, pinyin_key, split_chinese_name
 from ehcmpi.terminology.systems import (
@@ -309,6 +310,13 @@ BY_IDS = {
     True: patients.select().where(_c.mpi_id.in_(_IDS), _ACTIVE),
     False: patients.select().where(_c.mpi_id.in_(_IDS), sa.not_(_ACTIVE)),
 }
+#: The same for one ID (an identifier names one patient): no IN list to render per call.
+_ID = _c.mpi_id == sa.bindparam("id")
+BY_ID = {
+    None: Hot(patients.select().where(_ID)),
+    True: Hot(patients.select().where(_ID, _ACTIVE)),
+    False: Hot(patients.select().where(_ID, sa.not_(_ACTIVE))),
+}
 
 
 def _by_ids(conn: Connection, search: PatientSearch) -> list[Any] | None:
@@ -328,8 +336,10 @@ def _by_ids(conn: Connection, search: PatientSearch) -> list[Any] | None:
         return None
     if not ids or not active:
         return []
-    stmt = BY_IDS[None if len(active) == 2 else active.pop()]
-    return sorted(conn.execute(stmt, {"ids": sorted(ids)}), key=lambda r: str(r.mpi_id))
+    status = None if len(active) == 2 else active.pop()
+    if len(ids) == 1:
+        return list(BY_ID[status].rows(conn, {"id": ids.pop()}))
+    return sorted(conn.execute(BY_IDS[status], {"ids": sorted(ids)}), key=lambda r: str(r.mpi_id))
 
 
 def _keyset(
