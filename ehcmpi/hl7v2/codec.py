@@ -1,8 +1,9 @@
 """HL7 v2 ER7 codec: decode a message into a read-only view, build a reply (HL7 v2.5 ch. 2).
 
 ``decode`` honours MSH-18 (§2.15.9.18, table 0211: UTF-8 by default, GB 18030, GBK), accepts
-CR, LF or CRLF between segments (ITI TF-2 C.2.1 wants CR) and parses with python-hl7.  Values
-read through ``Segment``/``Field`` are unescaped (§2.7); positions are 1-based; absent = "".
+CR, LF or CRLF between segments (ITI TF-2 C.2.1 wants CR) and splits by the message's own
+delimiters (MSH-1, MSH-2).  Values read through ``Segment``/``Field`` are unescaped (§2.7);
+positions are 1-based; absent = "".
 
 ``build`` writes with the request's delimiters and charset.  Fields are nested values: ``str``
 text (escaped), ``list`` components (a ``list`` in a component: sub-components), ``Rep``
@@ -17,9 +18,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
-
-import hl7
+from typing import TypeAlias
 
 from ehcmpi.hl7v2.ack import CHARSETS, DEFAULT_HEADER, Header, read_header
 
@@ -206,24 +205,32 @@ def decode(raw: bytes) -> Message:
     lines = [line for line in re.split(r"\r\n|\n|\r", text) if line.strip()]
     header = Header(lines[0][3], (msh := lines[0].split(lines[0][3]))[1], tuple(msh))
     encoding = Encoding.of(header, charset)
-    try:
-        parsed = hl7.parse("\r".join(lines))
-    except Exception as exc:  # python-hl7 raises bare ParseException/ValueError/IndexError
-        raise HL7Error("100", f"unparseable message: {exc}", "MSH^1") from None
-    segments = tuple(
-        Segment(str(seg[0]), line, tuple(_tree(f, 3) for f in seg), encoding)
-        for seg, line in zip(parsed, lines, strict=True)
-    )
+    segments = tuple(_segment_of(line, encoding) for line in lines)
     if not segments[0].field(9):
         raise HL7Error("101", "MSH-9 message type is missing", "MSH^1^9")
     return Message(header, encoding, segments)
 
 
-def _tree(node: Any, depth: int) -> Any:
-    """python-hl7 nests only as deep as the delimiters present; make every field 3 deep."""
-    if depth == 0 or isinstance(node, str):
-        return str(node) if depth == 0 else (_tree(node, depth - 1),)
-    return tuple(_tree(child, depth - 1) for child in node)
+def _segment_of(line: str, enc: Encoding) -> Segment:
+    """One segment split by the message's delimiters, every field three deep (repetitions →
+    components → sub-components), text still escaped (§2.5–2.7).  In MSH, field 1 is the
+    field separator itself and field 2 the encoding characters, neither split (§2.15.9.1–2)."""
+    parts = line.split(enc.field)
+    name = parts[0]
+    if name == "MSH":
+        head: list[_FieldTree] = [
+            ((("MSH",),),),
+            (((enc.field,),),),
+            ((((parts[1:2] or [""])[0],),),),
+        ]
+        rest = parts[2:]
+    else:
+        head, rest = [(((name,),),)], parts[1:]
+    rep, comp, sub = enc.repetition, enc.component, enc.subcomponent
+    fields = head + [
+        tuple(tuple(tuple(c.split(sub)) for c in r.split(comp)) for r in f.split(rep)) for f in rest
+    ]
+    return Segment(name, line, tuple(fields), enc)
 
 
 Value: TypeAlias = "str | Sequence[Value] | None"
