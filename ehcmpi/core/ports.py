@@ -140,6 +140,10 @@ class LinkRepository(Protocol):
 
     def get_source(self, identifier: SourceIdentifier) -> SourceRecord | None: ...
 
+    def source_state(self, identifier: SourceIdentifier) -> LinkState | None:
+        """Just the link state of ``get_source`` (nothing decrypted); None: no such source."""
+        ...
+
     def sources_of(self, mpi_id: str) -> list[SourceRecord]: ...
 
     def linked_identifiers(self, mpi_id: str) -> list[tuple[SourceIdentifier, LinkState]]:

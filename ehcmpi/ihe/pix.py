@@ -291,8 +291,8 @@ class PixManager:
                     f"{identifier.value}",
                 )
             call.target = patient.mpi_id
-            source = uow.links.get_source(identifier)
-            if source is not None and source.state is not LinkState.MATCH:
+            state = uow.links.source_state(identifier)
+            if state is not None and state is not LinkState.MATCH:
                 return CrossReferences(patient, [], found=False)  # not yet decided (RULES 10)
             queried = normalised(identifier.system, identifier.value)
             identifiers = [

@@ -26,6 +26,7 @@ from ehcmpi.core.links import (
 )
 from ehcmpi.core.model import Demographics, IdentityDocument, SourceIdentifier
 from ehcmpi.storage import codec
+from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.patients import _aware, _now, insert_ignoring_conflicts
 from ehcmpi.storage.reviews import SqlReviewRepository, aware_or_none, source_of
 from ehcmpi.storage.tables import link_events, match_decisions, match_keys, source_identifiers
@@ -38,7 +39,12 @@ _s, _e, _m, _k = source_identifiers.c, link_events.c, match_decisions.c, match_k
 SOURCE = sa.select(source_identifiers).where(
     _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
 )
-LINKED_IDS = (
+SOURCE_STATE = Hot(
+    sa.select(_s.link_state).where(
+        _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
+    )
+)
+LINKED_IDS = Hot(
     sa.select(_s.system, _s.value, _s.link_state)
     .where(_s.mpi_id == sa.bindparam("mpi_id"))
     .order_by(_s.id)
@@ -118,9 +124,14 @@ class SqlLinkRepository(SqlReviewRepository):
         rows = self._conn.execute(SOURCES_OF, {"mpi_id": mpi_id})
         return [self._source_record(row) for row in rows]
 
+    def source_state(self, identifier: SourceIdentifier) -> LinkState | None:
+        params = {"system": identifier.system, "value": identifier.value}
+        state = SOURCE_STATE.scalar(self._conn, params)
+        return LinkState(state) if state is not None else None
+
     def linked_identifiers(self, mpi_id: str) -> list[tuple[SourceIdentifier, LinkState]]:
         """The source identifiers of a golden record and their link states, nothing decrypted."""
-        rows = self._conn.execute(LINKED_IDS, {"mpi_id": mpi_id})
+        rows = LINKED_IDS.rows(self._conn, {"mpi_id": mpi_id})
         return [(SourceIdentifier(r.system, r.value), LinkState(r.link_state)) for r in rows]
 
     def add_source(self, source: SourceRecord) -> bool:
