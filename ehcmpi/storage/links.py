@@ -52,8 +52,15 @@ LINKED_IDS = Hot(
 SOURCES_OF = (
     sa.select(source_identifiers).where(_s.mpi_id == sa.bindparam("mpi_id")).order_by(_s.id)
 )
-EVENT_INSERT = link_events.insert()
-DECISION_INSERT = match_decisions.insert()
+EVENT_INSERT = Hot(link_events.insert())
+DECISION_INSERT = Hot(match_decisions.insert())
+SOURCE_UPDATE = Hot(
+    source_identifiers.update().where(
+        _s.system == sa.bindparam("of_system"), _s.value == sa.bindparam("of_value")
+    )
+)
+KEYS_DELETE = Hot(match_keys.delete().where(_k.mpi_id == sa.bindparam("of_mpi_id")))
+KEYS_INSERT = Hot(match_keys.insert())
 DECISION = sa.select(match_decisions).where(_m.id == sa.bindparam("id"))
 
 
@@ -145,12 +152,8 @@ class SqlLinkRepository(SqlReviewRepository):
     def update_source(self, source: SourceRecord) -> None:
         """Relink and store what the source sent; ``LookupError`` for an unknown source."""
         sid = source.identifier
-        stmt = (
-            source_identifiers.update()
-            .where(_s.system == sid.system, _s.value == sid.value)
-            .values(**self._link_values(source))
-        )
-        if self._conn.execute(stmt).rowcount != 1:
+        where = {"of_system": sid.system, "of_value": sid.value}
+        if SOURCE_UPDATE.run(self._conn, [self._link_values(source) | where]) != 1:
             raise LookupError(f"no source record {sid.system}|{sid.value}")
 
     def remove_source(self, identifier: SourceIdentifier) -> bool:
@@ -163,21 +166,23 @@ class SqlLinkRepository(SqlReviewRepository):
     # --- link history --------------------------------------------------------------------
 
     def add_event(self, event: LinkEvent) -> None:
-        self._conn.execute(
-            EVENT_INSERT,
-            {
-                "kind": event.kind,
-                "system": event.source.system,
-                "value": event.source.value,
-                "from_mpi_id": event.from_mpi_id,
-                "to_mpi_id": event.to_mpi_id,
-                "state": event.state.value,
-                "origin": event.origin.value,
-                "actor": event.actor,
-                "at": event.at,
-                "reason": event.reason,
-                "merge_id": event.merge_id,
-            },
+        EVENT_INSERT.run(
+            self._conn,
+            [
+                {
+                    "kind": event.kind,
+                    "system": event.source.system,
+                    "value": event.source.value,
+                    "from_mpi_id": event.from_mpi_id,
+                    "to_mpi_id": event.to_mpi_id,
+                    "state": event.state.value,
+                    "origin": event.origin.value,
+                    "actor": event.actor,
+                    "at": event.at,
+                    "reason": event.reason,
+                    "merge_id": event.merge_id,
+                }
+            ],
         )
 
     def events(
@@ -211,23 +216,25 @@ class SqlLinkRepository(SqlReviewRepository):
     def add_decision(self, decision: MatchDecision) -> None:
         fields = [[f.name, f.level, f.weight] for f in decision.fields]
         source = decision.source
-        self._conn.execute(
-            DECISION_INSERT,
-            {
-                "id": decision.id,
-                "subject": decision.subject,
-                "candidate": decision.candidate,
-                "outcome": decision.outcome.value,
-                "origin": decision.origin.value,
-                "weight": decision.weight,
-                "fields": orjson.dumps(fields).decode(),
-                "rules_version": decision.rules_version,
-                "reason": decision.reason,
-                "actor": decision.actor,
-                "at": decision.at,
-                "system": source.system if source else None,
-                "value": source.value if source else None,
-            },
+        DECISION_INSERT.run(
+            self._conn,
+            [
+                {
+                    "id": decision.id,
+                    "subject": decision.subject,
+                    "candidate": decision.candidate,
+                    "outcome": decision.outcome.value,
+                    "origin": decision.origin.value,
+                    "weight": decision.weight,
+                    "fields": orjson.dumps(fields).decode(),
+                    "rules_version": decision.rules_version,
+                    "reason": decision.reason,
+                    "actor": decision.actor,
+                    "at": decision.at,
+                    "system": source.system if source else None,
+                    "value": source.value if source else None,
+                }
+            ],
         )
 
     @staticmethod
@@ -268,10 +275,9 @@ class SqlLinkRepository(SqlReviewRepository):
 
     def replace_keys(self, mpi_id: str, keys: Sequence[str], *, fresh: bool = False) -> None:
         if not fresh:
-            self._conn.execute(match_keys.delete().where(_k.mpi_id == mpi_id))
+            KEYS_DELETE.run(self._conn, [{"of_mpi_id": mpi_id}])
         rows = [{"mpi_id": mpi_id, "key_bidx": bidx} for bidx in self._bidx(keys)]
-        if rows:
-            self._conn.execute(match_keys.insert(), rows)
+        KEYS_INSERT.run(self._conn, rows)
 
     def candidates(self, keys: Sequence[str], cap: int) -> list[str]:
         return self.candidates_capped([(key, cap) for key in keys])
@@ -293,16 +299,16 @@ class SqlLinkRepository(SqlReviewRepository):
         params: dict[str, Any] = {}
         for n, (bidx, cap) in enumerate(caps.items()):
             params[f"k{n}"], params[f"c{n}"] = bidx, cap
-        rows = self._conn.execute(_candidates_sql(len(caps)), params)
+        rows = _candidates_sql(len(caps)).rows(self._conn, params)
         return sorted(str(row[0]) for row in rows)
 
 
 @lru_cache(maxsize=64)
-def _candidates_sql(count: int) -> sa.TextClause:
+def _candidates_sql(count: int) -> Hot:
     # SQLite refuses LIMIT inside a compound member unless it is a subquery.
     parts = [
         f"SELECT mpi_id FROM (SELECT mpi_id FROM match_keys WHERE key_bidx = :k{n} "
         f"ORDER BY mpi_id LIMIT :c{n}) AS m{n}"
         for n in range(count)
     ]
-    return sa.text(" UNION ".join(parts))
+    return Hot(sa.text(" UNION ".join(parts)))

@@ -14,6 +14,7 @@ from ehcmpi.storage.tables import (
     account_numbers,
     patient_documents,
     patient_phones,
+    patient_versions,
     patients,
     source_identifiers,
 )
@@ -82,3 +83,14 @@ CHILD_ROWS = _child_rows(lambda mpi_id: mpi_id.in_(_IDS))
 #: One patient — the read of every request — as :class:`Hot` statements.
 PATIENT_ROW = Hot(patients.select().where(_c.mpi_id == sa.bindparam("id")))
 CHILDREN_OF = Hot(_child_rows(lambda mpi_id: mpi_id == sa.bindparam("id")))
+
+#: Writes of every registration and update.  ``PATIENT_UPDATE`` sets the columns given and
+#: checks the version read (optimistic locking): ``of_mpi_id``, ``of_version``.
+PATIENT_UPDATE = Hot(
+    patients.update().where(
+        _c.mpi_id == sa.bindparam("of_mpi_id"), _c.version == sa.bindparam("of_version")
+    )
+)
+PHONES_INSERT = Hot(patient_phones.insert())
+PHONES_DELETE = Hot(patient_phones.delete().where(_p.mpi_id == sa.bindparam("of_mpi_id")))
+VERSION_INSERT = Hot(patient_versions.insert())

@@ -44,6 +44,10 @@ from ehcmpi.storage.patient_sql import (
     MOVE_DOCUMENT,
     PATIENT_ROW,
     PATIENT_ROWS,
+    PATIENT_UPDATE,
+    PHONES_DELETE,
+    PHONES_INSERT,
+    VERSION_INSERT,
 )
 from ehcmpi.storage.search import maiden_keys, name_keys, search_rows
 from ehcmpi.storage.tables import (
@@ -70,20 +74,16 @@ def document_kind(doc_type: str) -> str:
 
 
 @functools.cache
-def _insert_ignoring(dialect: str, table: sa.Table, key: str) -> sa.Insert:
+def _insert_ignoring(dialect: str, table: sa.Table, key: str) -> Hot:
     module = postgresql if dialect == "postgresql" else sqlite
-    stmt: sa.Insert = module.insert(table).on_conflict_do_nothing().returning(table.c[key])
-    return stmt
+    return Hot(module.insert(table).on_conflict_do_nothing().returning(table.c[key]))
 
 
 def insert_ignoring_conflicts(
     conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
 ) -> int:
     """INSERT … ON CONFLICT DO NOTHING; the number of rows actually written."""
-    if not rows:
-        return 0
-    stmt = _insert_ignoring(conn.dialect.name, table, key)
-    return len(conn.execute(stmt, list(rows)).all())
+    return _insert_ignoring(conn.dialect.name, table, key).run(conn, rows)
 
 
 class SqlPatientRepository:
@@ -270,8 +270,7 @@ class SqlPatientRepository:
             }
             for i, phone in enumerate(phones)
         ]
-        if rows:
-            self._conn.execute(patient_phones.insert(), rows)
+        PHONES_INSERT.run(self._conn, rows)
 
     def insert(self, patient: PatientRecord) -> bool:
         if not insert_ignoring_conflicts(
@@ -337,15 +336,10 @@ class SqlPatientRepository:
     def update(self, patient: PatientRecord, expected_version: int) -> bool:
         values = self._patient_row(patient)
         del values["mpi_id"], values["created_at"]
-        c = patients.c
-        stmt = (
-            patients.update()
-            .where(c.mpi_id == patient.mpi_id, c.version == expected_version)
-            .values(**values)
-        )
-        if self._conn.execute(stmt).rowcount != 1:
+        where = {"of_mpi_id": patient.mpi_id, "of_version": expected_version}
+        if PATIENT_UPDATE.run(self._conn, [values | where]) != 1:
             return False
-        self._conn.execute(patient_phones.delete().where(patient_phones.c.mpi_id == patient.mpi_id))
+        PHONES_DELETE.run(self._conn, [{"of_mpi_id": patient.mpi_id}])
         self._write_phones(patient.mpi_id, patient.demographics.phones)
         return True
 
@@ -353,16 +347,15 @@ class SqlPatientRepository:
         snapshot = self._crypto.encrypt_field(
             codec.record_to_json(version.snapshot).decode(), SNAPSHOT_CONTEXT
         )
-        self._conn.execute(
-            patient_versions.insert().values(
-                mpi_id=version.mpi_id,
-                version=version.version,
-                action=version.action,
-                actor=version.actor,
-                at=version.at,
-                snapshot_enc=snapshot,
-            )
-        )
+        row = {
+            "mpi_id": version.mpi_id,
+            "version": version.version,
+            "action": version.action,
+            "actor": version.actor,
+            "at": version.at,
+            "snapshot_enc": snapshot,
+        }
+        VERSION_INSERT.run(self._conn, [row])
 
     def versions(self, mpi_id: str) -> list[PatientVersion]:
         c = patient_versions.c

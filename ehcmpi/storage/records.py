@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ehcmpi.core.model import AuditEntry, EhcAccount, EhcAccountStatus, EhcCardKind
+from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
 from ehcmpi.storage.tables import audit_log, ehc_accounts
 
@@ -66,7 +67,7 @@ def _fit(value: str | None, column: sa.Column[Any]) -> str | None:
     return value[:length] if length else value
 
 
-AUDIT_INSERT = audit_log.insert()
+AUDIT_INSERT = Hot(audit_log.insert())
 
 
 class SqlAuditRepository:
@@ -89,8 +90,7 @@ class SqlAuditRepository:
             }
             for entry in entries
         ]
-        if rows:
-            self._conn.execute(AUDIT_INSERT, rows)
+        AUDIT_INSERT.run(self._conn, rows)
 
     def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
         stmt = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
