@@ -130,7 +130,7 @@ class FhirGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
+        request = Request(scope, receive)
         fmt = negotiate(request) if scope["path"].startswith("/fhir") else JSON
         if fmt is None:
             error = FhirError(406, "not-supported", "仅支持 JSON 和 XML 格式 (only JSON and XML "

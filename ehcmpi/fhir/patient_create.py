@@ -16,12 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from ehcmpi.core.model import RegistrationMode
 from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.hot import HotRoute
 from ehcmpi.fhir.patient_resource import parse_patient, patient_resource, registration_request
 from ehcmpi.fhir.request_body import read_json
 from ehcmpi.fhir.responses import FhirResponse, base_url
 
 # read_json is the shared body reader; routes import it from here as well.
-__all__ = ["CAPABILITY", "create_patient", "read_json", "router"]
+__all__ = ["CAPABILITY", "HOT_ROUTES", "create_patient", "read_json", "router"]
 router = APIRouter()
 CAPABILITY = Capability("Patient", (Interaction("create", "索引注册 (idempotent registration)"),))
 
@@ -39,3 +40,6 @@ async def create_patient(request: Request) -> FhirResponse:
         status_code=201 if result.created else 200,
         headers={"Location": location, "ETag": f'W/"{patient.version}"'},
     )
+
+
+HOT_ROUTES = (HotRoute("POST", "/Patient", create_patient),)
