@@ -21,6 +21,7 @@ import socket
 import ssl
 import time
 from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
@@ -82,6 +83,9 @@ def _listen(host: str, port: int, what: str, *, shared: bool = False) -> socket.
 
 
 async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket.socket) -> None:
+    # The threads of HL7 feeds (asyncio.to_thread); FastAPI's have their limiter (fhir/app.py).
+    threads = ThreadPoolExecutor(settings.server.request_threads, thread_name_prefix="request")
+    asyncio.get_running_loop().set_default_executor(threads)
     # ``serve`` migrated (where configured) before any worker started: only check here.
     container = build(settings, engine=open_database(settings, migrate_now=False))
     server = settings.server

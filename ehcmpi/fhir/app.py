@@ -172,10 +172,9 @@ class FhirGuard:
 def create_app(container: Container, *, lifespan: Lifespan | None = None) -> FastAPI:
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # As many request threads as pooled connections: more threads would only queue for
-        # a connection (or open overflow ones) and fight over the GIL.
+        # Few request threads ([server] request_threads): more would fight over the GIL.
         limiter = anyio.to_thread.current_default_thread_limiter()
-        limiter.total_tokens = container.settings.database.pool_size
+        limiter.total_tokens = container.settings.server.request_threads
         container.start()
         try:
             if lifespan is None:
