@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -120,6 +122,25 @@ def test_a_bound_card_still_resolves_while_the_insurance_system_is_down(
     first = mllp.container.query.find(HIS_SYSTEM, "H-2004", SYSTEM_ACTOR)
     second = mllp.container.query.find(HIS_SYSTEM, "H-2005", SYSTEM_ACTOR)
     assert first is not None and second is not None and first.mpi_id == second.mpi_id
+
+
+def test_queries_are_answered_while_a_feed_waits_on_the_insurance_system(
+    mllp: RunningServer, simulator: Simulator
+) -> None:
+    """Feeds run on worker threads, queries on the event loop: a feed stuck on the insurer
+    (here up to its 0.5 s timeout) holds no other connection up."""
+    mllp.send(a04("C7", f"{LI_NA['cardNumber']}^^^{SSC}~H-2006^^^{HIS}"))
+    simulator.mode("slow", delay=3.0)
+    with ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(mllp.send, a04("C8", f"K12345678^^^{SSC}~H-2007^^^{HIS}"))
+        time.sleep(0.1)  # the feed is now waiting on the insurer
+        began = time.monotonic()
+        found = mllp.send(pix_query("T2", f"H-2006^^^{HIS}"))
+        answered_in = time.monotonic() - began
+        assert not stuck.done()
+        assert ack(stuck.result(10))[1] == "AE"  # the insurer timed out
+    assert fields(found, "QAK")[0][2] == "OK"
+    assert answered_in < 0.3, answered_in
 
 
 def test_a_feed_without_a_card_is_the_plain_iti_8_feed(mllp: RunningServer) -> None:
