@@ -9,20 +9,22 @@
 Each concept's ``display`` is the Chinese name of the standard; a ``designation`` in English
 (GB/T 3304: its romanized name) sits beside it.  Each code system has one ValueSet of all its
 codes, ``http://ehcmpi.org/fhir/ValueSet/<id>``.  The terminology operations share the small
-helpers here: the query-parameter reader and the OperationDefinition builder.
+helpers here: the input reader (query string or ``Parameters`` body) and the
+OperationDefinition builder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
 from ehcmpi.fhir.outcome import FhirError
-from ehcmpi.fhir.parameters import Param
+from ehcmpi.fhir.parameters import Param, read_parameters
 from ehcmpi.fhir.parameters import operation_definition as parameters_operation_definition
+from ehcmpi.fhir.request_body import read_json
 from ehcmpi.fhir.responses import base_url
 from ehcmpi.terminology.document_types import DOCUMENT_TYPES
 from ehcmpi.terminology.ethnicity import ETHNICITIES, ETHNICITIES_ROMAN
@@ -157,6 +159,31 @@ def query(request: Request, allowed: Iterable[str]) -> dict[str, str]:
             raise FhirError(400, "invalid", f"参数 {name} 只能出现一次 (parameter repeated)",
                             expression=name)  # fmt: skip
     return {k: v for k, v in request.query_params.items() if k != "_format"}
+
+
+#: The primitive ``value[x]`` types a terminology operation's input parameters take.
+_PRIMITIVES = ("Uri", "Url", "Canonical", "Code", "String", "Id", "Boolean", "Integer",
+               "UnsignedInt", "PositiveInt")  # fmt: skip
+
+
+async def operation_input(request: Request, allowed: Sequence[str]) -> dict[str, str]:
+    """An operation's input, from the query string (GET) or from a ``Parameters`` body (POST;
+    FHIR R4 §3.1.0.12: an operation that changes nothing may be called either way), each
+    parameter at most once and as text; an unknown one is 400."""
+    if request.method != "POST":
+        return query(request, allowed)
+    query(request, ())  # a POST carries its parameters in the body; only _format in the URL
+    given = read_parameters(await read_json(request, "Parameters"), dict.fromkeys(allowed, "1"))
+    found: dict[str, str] = {}
+    for name, (item, *_) in given.items():
+        kind = next((k for k in _PRIMITIVES if f"value{k}" in item), None)
+        if kind is None:
+            raise FhirError(400, "invalid", f"参数 {name} 须为简单值 (parameter {name} must have "
+                            "a primitive value[x])",
+                            expression=f"Parameters.parameter.where(name='{name}')")  # fmt: skip
+        value = item[f"value{kind}"]
+        found[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return found
 
 
 def need(params: Mapping[str, str], name: str) -> str:

@@ -1,5 +1,5 @@
-"""``GET /fhir/CodeSystem/$lookup``: a code's display and designations (FHIR R4 §4.8.16
-CodeSystem-lookup).
+"""``GET|POST /fhir/CodeSystem/$lookup``: a code's display and designations (FHIR R4 §4.8.16
+CodeSystem-lookup; POST: the same parameters in a ``Parameters`` body).
 
 OperationDefinition ``http://ehcmpi.org/fhir/OperationDefinition/CodeSystem-lookup`` (base
 HL7 ``CodeSystem-lookup``): IN ``system`` 1..1 uri, ``code`` 1..1 code, ``version`` 0..1,
@@ -22,7 +22,7 @@ from ehcmpi.fhir.codesystem_catalog import (
     language,
     need,
     operation_definition,
-    query,
+    operation_input,
     table_by_url,
 )
 from ehcmpi.fhir.outcome import FhirError
@@ -52,9 +52,11 @@ CAPABILITY = Capability(
 )
 
 
-@router.get("/CodeSystem/$lookup", summary="Look up a code (查找代码: $lookup)")
-def lookup(request: Request) -> FhirResponse:
-    params = query(request, ("system", "code", "version", "displayLanguage"))
+@router.api_route(
+    "/CodeSystem/$lookup", methods=["GET", "POST"], summary="Look up a code (查找代码: $lookup)"
+)
+async def lookup(request: Request) -> FhirResponse:
+    params = await operation_input(request, ("system", "code", "version", "displayLanguage"))
     table = table_by_url(need(params, "system"))
     check_version(table, params)
     code, lang = need(params, "code"), language(params)

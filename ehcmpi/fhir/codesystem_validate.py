@@ -1,5 +1,6 @@
-"""``GET /fhir/CodeSystem/$validate-code`` and ``/CodeSystem/{id}/$validate-code``: is this
-code in the code system (FHIR R4 §4.8.16 CodeSystem-validate-code)?
+"""``GET|POST /fhir/CodeSystem/$validate-code`` and ``/CodeSystem/{id}/$validate-code``: is
+this code in the code system (FHIR R4 §4.8.16 CodeSystem-validate-code; POST: the same
+parameters in a ``Parameters`` body)?
 
 OperationDefinition ``http://ehcmpi.org/fhir/OperationDefinition/CodeSystem-validate-code``
 (base HL7 ``CodeSystem-validate-code``): IN ``url`` 0..1 uri (1..1 at type level), ``code``
@@ -22,7 +23,7 @@ from ehcmpi.fhir.codesystem_catalog import (
     language,
     need,
     operation_definition,
-    query,
+    operation_input,
     table_by_id,
     table_by_url,
     validation,
@@ -58,18 +59,23 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(validation(table, code, params.get("display"), language(params)))
 
 
-@router.get("/CodeSystem/$validate-code", summary="Validate a code (校验代码: $validate-code)")
-def validate_code(request: Request) -> FhirResponse:
-    params = query(request, ALLOWED)
+@router.api_route(
+    "/CodeSystem/$validate-code",
+    methods=["GET", "POST"],
+    summary="Validate a code (校验代码: $validate-code)",
+)
+async def validate_code(request: Request) -> FhirResponse:
+    params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url")), params)
 
 
-@router.get(
+@router.api_route(
     "/CodeSystem/{codesystem_id}/$validate-code",
+    methods=["GET", "POST"],
     summary="Validate a code in this code system (校验代码: $validate-code)",
 )
-def validate_code_in(codesystem_id: str, request: Request) -> FhirResponse:
-    params = query(request, ALLOWED)
+async def validate_code_in(codesystem_id: str, request: Request) -> FhirResponse:
+    params = await operation_input(request, ALLOWED)
     table = table_by_id(codesystem_id, "CodeSystem")
     if params.get("url", table.url) != table.url:
         raise FhirError(400, "invalid", f"url 与 CodeSystem/{codesystem_id} 不符 (url does not "

@@ -1,5 +1,5 @@
-"""``GET /fhir/ValueSet/$expand`` and ``/ValueSet/{id}/$expand``: the codes of a value set
-(FHIR R4 §4.9.18 ValueSet-expand).
+"""``GET|POST /fhir/ValueSet/$expand`` and ``/ValueSet/{id}/$expand``: the codes of a value
+set (FHIR R4 §4.9.18 ValueSet-expand; POST: the same parameters in a ``Parameters`` body).
 
 OperationDefinition ``http://ehcmpi.org/fhir/OperationDefinition/ValueSet-expand`` (base HL7
 ``ValueSet-expand``): IN ``url`` 0..1 (1..1 at type level), ``filter`` 0..1 (a substring of the
@@ -24,7 +24,7 @@ from ehcmpi.fhir.codesystem_catalog import (
     language,
     need,
     operation_definition,
-    query,
+    operation_input,
     table_by_id,
     table_by_url,
     valueset_resource,
@@ -96,15 +96,21 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(expanded)
 
 
-@router.get("/ValueSet/$expand", summary="Expand a value set (展开值集: $expand)")
-def expand(request: Request) -> FhirResponse:
-    params = query(request, ALLOWED)
+@router.api_route(
+    "/ValueSet/$expand", methods=["GET", "POST"], summary="Expand a value set (展开值集: $expand)"
+)
+async def expand(request: Request) -> FhirResponse:
+    params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url"), valueset=True), params)
 
 
-@router.get("/ValueSet/{valueset_id}/$expand", summary="Expand this value set (展开值集: $expand)")
-def expand_one(valueset_id: str, request: Request) -> FhirResponse:
-    params = query(request, ALLOWED)
+@router.api_route(
+    "/ValueSet/{valueset_id}/$expand",
+    methods=["GET", "POST"],
+    summary="Expand this value set (展开值集: $expand)",
+)
+async def expand_one(valueset_id: str, request: Request) -> FhirResponse:
+    params = await operation_input(request, ALLOWED)
     table = table_by_id(valueset_id, "ValueSet")
     if params.get("url", table.valueset_url) != table.valueset_url:
         raise FhirError(400, "invalid", f"url 与 ValueSet/{valueset_id} 不符 (url does not "

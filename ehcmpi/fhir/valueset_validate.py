@@ -1,5 +1,6 @@
-"""``GET /fhir/ValueSet/$validate-code`` and ``/ValueSet/{id}/$validate-code``: is this code
-in the value set (FHIR R4 §4.9.18 ValueSet-validate-code)?
+"""``GET|POST /fhir/ValueSet/$validate-code`` and ``/ValueSet/{id}/$validate-code``: is this
+code in the value set (FHIR R4 §4.9.18 ValueSet-validate-code; POST: the same parameters in a
+``Parameters`` body)?
 
 OperationDefinition ``http://ehcmpi.org/fhir/OperationDefinition/ValueSet-validate-code``
 (base HL7 ``ValueSet-validate-code``): IN ``url`` 0..1 (1..1 at type level), ``code`` 1..1,
@@ -21,7 +22,7 @@ from ehcmpi.fhir.codesystem_catalog import (
     language,
     need,
     operation_definition,
-    query,
+    operation_input,
     table_by_id,
     table_by_url,
     validation,
@@ -68,18 +69,23 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(validation(table, code, params.get("display"), language(params)))
 
 
-@router.get("/ValueSet/$validate-code", summary="Validate a code (校验代码: $validate-code)")
-def validate_code(request: Request) -> FhirResponse:
-    params = query(request, ALLOWED)
+@router.api_route(
+    "/ValueSet/$validate-code",
+    methods=["GET", "POST"],
+    summary="Validate a code (校验代码: $validate-code)",
+)
+async def validate_code(request: Request) -> FhirResponse:
+    params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url"), valueset=True), params)
 
 
-@router.get(
+@router.api_route(
     "/ValueSet/{valueset_id}/$validate-code",
+    methods=["GET", "POST"],
     summary="Validate a code in this value set (校验代码: $validate-code)",
 )
-def validate_code_in(valueset_id: str, request: Request) -> FhirResponse:
-    params = query(request, ALLOWED)
+async def validate_code_in(valueset_id: str, request: Request) -> FhirResponse:
+    params = await operation_input(request, ALLOWED)
     table = table_by_id(valueset_id, "ValueSet")
     if params.get("url", table.valueset_url) != table.valueset_url:
         raise FhirError(400, "invalid", f"url 与 ValueSet/{valueset_id} 不符 (url does not "

@@ -178,6 +178,72 @@ def test_expand_filters_and_pages(http: httpx.Client) -> None:
     assert http.get("/ValueSet/document-type/$expand", params={"count": "-1"}).status_code == 400
 
 
+def _parameters(**values: tuple[str, Any]) -> dict[str, Any]:
+    """A Parameters body: name=(value type, value)."""
+    return {
+        "resourceType": "Parameters",
+        "parameter": [{"name": n, f"value{t}": v} for n, (t, v) in values.items()],
+    }
+
+
+def test_the_operations_take_a_parameters_body_by_post(http: httpx.Client) -> None:
+    lookup = http.post(
+        "/CodeSystem/$lookup",
+        json=_parameters(
+            system=("Uri", ETHNICITY), code=("Code", "03"), displayLanguage=("Code", "en")
+        ),
+    )
+    validated = http.post(
+        "/CodeSystem/document-type/$validate-code",
+        json=_parameters(code=("Code", "03"), display=("String", "护照")),
+    )
+    in_value_set = http.post(
+        "/ValueSet/$validate-code",
+        json=_parameters(url=("Uri", f"{BASE}/ValueSet/gb-t-3304-ethnicity"), code=("Code", "57")),
+    )
+    expanded = http.post("/ValueSet/gb-t-3304-ethnicity/$expand", json=_parameters(
+        offset=("Integer", 10), count=("Integer", 5)))  # fmt: skip
+
+    assert lookup.status_code == 200, lookup.text
+    assert _values(lookup.json())["display"] == "Hui"
+    assert _values(validated.json()) == {"result": True, "display": "护照"}
+    assert _values(in_value_set.json())["result"] is False
+    contains = expanded.json()["expansion"]["contains"]
+    assert [c["code"] for c in contains] == ["11", "12", "13", "14", "15"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "query", "expected"),
+    [
+        # a parameter the operation does not have
+        ("/CodeSystem/$lookup", _parameters(system=("Uri", ETHNICITY), code=("Code", "03"),
+                                            colour=("String", "red")), {}, 400),
+        # the same parameter twice
+        ("/ValueSet/document-type/$expand",
+         {"resourceType": "Parameters", "parameter": [{"name": "count", "valueInteger": 1},
+                                                      {"name": "count", "valueInteger": 2}]},
+         {}, 400),
+        # a parameter in the URL of a POST (only _format rides there)
+        ("/CodeSystem/$lookup", _parameters(system=("Uri", ETHNICITY)), {"code": "03"}, 400),
+        # not a Parameters resource
+        ("/CodeSystem/$lookup", {"resourceType": "Patient"}, {}, 400),
+        # a value that is not a primitive
+        ("/CodeSystem/$validate-code", {"resourceType": "Parameters", "parameter": [
+            {"name": "url", "valueUri": DOC_TYPES},
+            {"name": "code", "valueCoding": {"system": DOC_TYPES, "code": "03"}}]}, {}, 400),
+        # and the unknown code system is still 404
+        ("/CodeSystem/$lookup", _parameters(system=("Uri", "http://x.org"), code=("Code", "1")),
+         {}, 404),
+    ],
+)  # fmt: skip
+def test_a_wrong_parameters_body_is_refused_with_an_outcome(
+    http: httpx.Client, path: str, body: dict[str, Any], query: dict[str, str], expected: int
+) -> None:
+    response = http.post(path, json=body, params=query)
+    assert response.status_code == expected, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
 def test_every_document_identifier_of_a_patient_is_typed_from_the_code_system(
     http: httpx.Client,
 ) -> None:
