@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
+CONNECT_TIMEOUT = 5  # seconds for a new PostgreSQL connection
+
 
 def normalise_url(url: str) -> str:
     """Accept ``postgresql://`` and ``postgres://`` and use the psycopg 3 driver."""
@@ -76,8 +78,13 @@ def create_database_engine(url: str, *, pool_size: int = 20) -> Engine:
     if is_sqlite(url):
         return _sqlite_engine(url, pool_size)
     # No pre-ping (a round trip per checkout): a dropped connection invalidates the pool on
-    # its first error and the next checkout reconnects.
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+    # its first error and the next checkout reconnects.  Reads run on the event loop, so an
+    # unreachable server must fail a connection attempt in seconds, not in the minutes of
+    # the operating system's TCP retries.
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+    )  # fmt: skip
 
 
 def read_engine_for(engine: Engine) -> Engine:
@@ -93,6 +100,7 @@ def read_engine_for(engine: Engine) -> Engine:
     pool_size = engine.pool.size()  # type: ignore[attr-defined]
     return sa.create_engine(
         engine.url,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,
         pool_size=pool_size,
