@@ -52,9 +52,8 @@ CAPABILITY = Capability(
 )
 
 
-@router.api_route(
-    "/CodeSystem/$lookup", methods=["GET", "POST"], summary="Look up a code (查找代码: $lookup)"
-)
+@router.get("/CodeSystem/$lookup", summary="Look up a code (查找代码: $lookup)")
+@router.post("/CodeSystem/$lookup", summary="Look up a code (查找代码: $lookup) [POST]")
 async def lookup(request: Request) -> FhirResponse:
     params = await operation_input(request, ("system", "code", "version", "displayLanguage"))
     table = table_by_url(need(params, "system"))

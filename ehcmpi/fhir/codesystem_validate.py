@@ -59,20 +59,22 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(validation(table, code, params.get("display"), language(params)))
 
 
-@router.api_route(
-    "/CodeSystem/$validate-code",
-    methods=["GET", "POST"],
-    summary="Validate a code (校验代码: $validate-code)",
+@router.get("/CodeSystem/$validate-code", summary="Validate a code (校验代码: $validate-code)")
+@router.post(
+    "/CodeSystem/$validate-code", summary="Validate a code (校验代码: $validate-code) [POST]"
 )
 async def validate_code(request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url")), params)
 
 
-@router.api_route(
+@router.get(
     "/CodeSystem/{codesystem_id}/$validate-code",
-    methods=["GET", "POST"],
     summary="Validate a code in this code system (校验代码: $validate-code)",
+)
+@router.post(
+    "/CodeSystem/{codesystem_id}/$validate-code",
+    summary="Validate a code in this code system (校验代码: $validate-code) [POST]",
 )
 async def validate_code_in(codesystem_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)

@@ -96,18 +96,16 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(expanded)
 
 
-@router.api_route(
-    "/ValueSet/$expand", methods=["GET", "POST"], summary="Expand a value set (展开值集: $expand)"
-)
+@router.get("/ValueSet/$expand", summary="Expand a value set (展开值集: $expand)")
+@router.post("/ValueSet/$expand", summary="Expand a value set (展开值集: $expand) [POST]")
 async def expand(request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url"), valueset=True), params)
 
 
-@router.api_route(
-    "/ValueSet/{valueset_id}/$expand",
-    methods=["GET", "POST"],
-    summary="Expand this value set (展开值集: $expand)",
+@router.get("/ValueSet/{valueset_id}/$expand", summary="Expand this value set (展开值集: $expand)")
+@router.post(
+    "/ValueSet/{valueset_id}/$expand", summary="Expand this value set (展开值集: $expand) [POST]"
 )
 async def expand_one(valueset_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)

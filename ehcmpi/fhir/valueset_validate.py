@@ -69,20 +69,22 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(validation(table, code, params.get("display"), language(params)))
 
 
-@router.api_route(
-    "/ValueSet/$validate-code",
-    methods=["GET", "POST"],
-    summary="Validate a code (校验代码: $validate-code)",
+@router.get("/ValueSet/$validate-code", summary="Validate a code (校验代码: $validate-code)")
+@router.post(
+    "/ValueSet/$validate-code", summary="Validate a code (校验代码: $validate-code) [POST]"
 )
 async def validate_code(request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url"), valueset=True), params)
 
 
-@router.api_route(
+@router.get(
     "/ValueSet/{valueset_id}/$validate-code",
-    methods=["GET", "POST"],
     summary="Validate a code in this value set (校验代码: $validate-code)",
+)
+@router.post(
+    "/ValueSet/{valueset_id}/$validate-code",
+    summary="Validate a code in this value set (校验代码: $validate-code) [POST]",
 )
 async def validate_code_in(valueset_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)

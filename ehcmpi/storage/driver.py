@@ -13,7 +13,10 @@ SQLAlchemy as usual, so both paths run under the test suite.
 
 Only statements whose parameters are plain values qualify: an expanding ``IN`` list would need
 rendering per call, which is what SQLAlchemy is for.  Columns get no Python-side defaults
-here: the tables have none (server defaults apply as usual).
+here: the tables have none (server defaults apply as usual).  A connection the server dropped
+fails here with psycopg's own error; the unit of work's rollback then meets the dead
+connection in SQLAlchemy, which invalidates the pool as it would for its own statements, so
+one caller sees the error and the next checkout connects afresh (``tests/storage``).
 """
 
 from __future__ import annotations

@@ -80,9 +80,17 @@ def _child_rows(
 
 
 CHILD_ROWS = _child_rows(lambda mpi_id: mpi_id.in_(_IDS))
-#: One patient — the read of every request — as :class:`Hot` statements.
-PATIENT_ROW = Hot(patients.select().where(_c.mpi_id == sa.bindparam("id")))
 CHILDREN_OF = Hot(_child_rows(lambda mpi_id: mpi_id == sa.bindparam("id")))
+_CHILDREN = _child_rows(lambda mpi_id: mpi_id == sa.bindparam("id")).subquery("c")
+#: One patient with its children — the read of nearly every request — in one round trip: one
+#: row per child (the ``patients`` columns repeated beside kind, seq, t1, t2, enc, f1, f2), or
+#: one row with ``kind`` NULL for a patient without any.
+PATIENT_WITH_CHILDREN = Hot(
+    sa.select(patients, *(c for c in _CHILDREN.c if c.name != "mpi_id"))
+    .select_from(patients.outerjoin(_CHILDREN, sa.true()))
+    .where(_c.mpi_id == sa.bindparam("id"))
+    .order_by(_CHILDREN.c.kind, _CHILDREN.c.seq)
+)
 
 #: Writes of every registration and update.  ``PATIENT_UPDATE`` sets the columns given and
 #: checks the version read (optimistic locking): ``of_mpi_id``, ``of_version``.

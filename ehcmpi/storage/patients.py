@@ -42,9 +42,9 @@ from ehcmpi.storage.patient_sql import (
     CHILD_ROWS,
     CHILDREN_OF,
     MOVE_DOCUMENT,
-    PATIENT_ROW,
     PATIENT_ROWS,
     PATIENT_UPDATE,
+    PATIENT_WITH_CHILDREN,
     PHONES_DELETE,
     PHONES_INSERT,
     VERSION_INSERT,
@@ -173,8 +173,13 @@ class SqlPatientRepository:
     # --- loading -------------------------------------------------------------------------
 
     def _load(self, ids: Sequence[str]) -> list[PatientRecord]:
-        if len(ids) == 1:  # the read of nearly every request: no IN list to render
-            return self._records(PATIENT_ROW.rows(self._conn, {"id": ids[0]}))
+        if len(ids) == 1:  # the read of nearly every request: one statement
+            joined = PATIENT_WITH_CHILDREN.rows(self._conn, {"id": ids[0]})
+            children: dict[str, list[Any]] = defaultdict(list)
+            for row in joined:
+                if row.kind is not None:
+                    children[row.kind].append(row)
+            return [self._record(joined[0], children)] if joined else []
         if not ids:
             return []
         rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, {"ids": list(ids)})}
