@@ -49,7 +49,7 @@ from ehcmpi.storage.patient_sql import (
     PHONES_INSERT,
     VERSION_INSERT,
 )
-from ehcmpi.storage.search import maiden_keys, name_keys, search_rows
+from ehcmpi.storage.search import ids_only, keyset, maiden_keys, name_keys, search_rows
 from ehcmpi.storage.tables import (
     account_numbers,
     patient_documents,
@@ -149,6 +149,12 @@ class SqlPatientRepository:
         limit: int | None = None,
     ) -> SearchRows:
         """PDQ / PDQm search (``storage.search``): rows, total and position in one statement."""
+        only = ids_only(search)
+        if only is not None and len(only[0]) == 1:  # an identifier lookup: one statement
+            (mpi_id,), active = only
+            found = self._load([mpi_id])
+            matches = [p for p in found if (p.status is PatientStatus.ACTIVE) in active]
+            return SearchRows(*keyset(matches, after, before, limit))
         phone_index = functools.partial(self._crypto.blind_index, PHONE_KIND)
         rows, total, first = search_rows(self._conn, phone_index, search, after, before, limit)
         return SearchRows(self._records(rows), total, first)

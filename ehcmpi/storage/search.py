@@ -45,7 +45,6 @@ from ehcmpi.core.search import (
     Text,
     Value,
 )
-from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.tables import patient_documents, patient_phones, patients, source_identifiers
 from ehcmpi.terminology.pinyin import has_cjk, name_pinyin, pinyin_key, split_chinese_name
 from ehcmpi.terminology.systems import (
@@ -310,18 +309,11 @@ BY_IDS = {
     True: patients.select().where(_c.mpi_id.in_(_IDS), _ACTIVE),
     False: patients.select().where(_c.mpi_id.in_(_IDS), sa.not_(_ACTIVE)),
 }
-#: The same for one ID (an identifier names one patient): no IN list to render per call.
-_ID = _c.mpi_id == sa.bindparam("id")
-BY_ID = {
-    None: Hot(patients.select().where(_ID)),
-    True: Hot(patients.select().where(_ID, _ACTIVE)),
-    False: Hot(patients.select().where(_ID, sa.not_(_ACTIVE))),
-}
 
 
-def _by_ids(conn: Connection, search: PatientSearch) -> list[Any] | None:
-    """Every match in mpi_id order when the search is master-index IDs (and ``active``)
-    only — an identifier lookup, the most frequent search — else None."""
+def ids_only(search: PatientSearch) -> tuple[set[str], set[bool]] | None:
+    """The master-index IDs and ``active`` values a search is limited to when it names nothing
+    else — an identifier lookup, the most frequent search — else None."""
     ids: set[str] | None = None
     active = {True, False}
     for condition in search.conditions:
@@ -332,17 +324,23 @@ def _by_ids(conn: Connection, search: PatientSearch) -> list[Any] | None:
             active &= {bool(v) for v in values}
         else:
             return None
-    if ids is None:
+    return None if ids is None else (ids, active)
+
+
+def _by_ids(conn: Connection, search: PatientSearch) -> list[Any] | None:
+    """Every match in mpi_id order when the search is master-index IDs (and ``active``) only,
+    else None."""
+    only = ids_only(search)
+    if only is None:
         return None
+    ids, active = only
     if not ids or not active:
         return []
     status = None if len(active) == 2 else active.pop()
-    if len(ids) == 1:
-        return list(BY_ID[status].rows(conn, {"id": ids.pop()}))
     return sorted(conn.execute(BY_IDS[status], {"ids": sorted(ids)}), key=lambda r: str(r.mpi_id))
 
 
-def _keyset(
+def keyset(
     rows: list[Any], after: str | None, before: str | None, limit: int | None
 ) -> tuple[list[Any], int, int]:
     """A page of ``rows`` (all matches, in mpi_id order), their total and its position."""
@@ -373,7 +371,7 @@ def search_rows(
     """
     found = _by_ids(conn, search)
     if found is not None:
-        return _keyset(found, after, before, limit)
+        return keyset(found, after, before, limit)
     branches = Conditions(conn.dialect.name, phone_index).branches(search)
     rows = list(conn.execute(page_statement(branches, after, before, limit)))
     if before is not None:
