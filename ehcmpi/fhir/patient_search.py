@@ -92,12 +92,26 @@ SUPPORTED = frozenset(p.name for p in CAPABILITY.search_params) | {"_format"}
 FORM = "application/x-www-form-urlencoded"
 
 
+#: Searches answered on the event loop: exact lookups by identifier value or ID (indexed, a
+#: patient or a few).  Any other search runs on a request thread, so that a broad one at a
+#: million patients (hundreds of ms, ``bench/search_bench.py``) holds up no other request.
+ON_LOOP = frozenset({"identifier", "_id", "_format"})
+
+
+def _exact_lookup(pairs: list[tuple[str, str]]) -> bool:
+    """Only ``identifier=system|value`` (a value, not a whole domain), ``_id`` and ``_format``."""
+    return all(
+        name in ON_LOOP and (name != "identifier" or value.rpartition("|")[2].strip())
+        for name, value in pairs
+    )
+
+
 @router.get("/Patient", summary="Search patients (PDQm ITI-78; 精准查询 / 模糊查询)")
 async def search_patients(request: Request) -> FhirResponse:
-    """On the event loop: an identifier lookup (most searches) is a few indexed statements,
-    cheaper than a hand-off to a worker thread; every search kind uses an index
-    (``bench/search_bench.py`` fails on a sequential scan) and pages are bounded."""
-    return _search(request, request.query_params.multi_items())
+    pairs = request.query_params.multi_items()
+    if _exact_lookup(pairs):
+        return _search(request, pairs)
+    return await run_in_threadpool(_search, request, pairs)
 
 
 @router.post("/Patient/_search", summary="Search patients with a form body (PDQm ITI-78)")

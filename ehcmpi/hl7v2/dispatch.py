@@ -7,11 +7,13 @@ message contains can crash the connection or the server: an unexpected failure i
 and answered AE 207.  Every message in and out is in the call audit (§4.1.1 调用审计): the
 sending application, the type, MSH-10 and the acknowledgement code.
 
-Queries (``QBP``, ``QCN``: ITI-9, ITI-21) are answered on the event loop: a few indexed
-reads cost less than the hand-off to a worker thread and back (ITI-9 with 8 connections: 3.1
-→ 1.6 ms of server CPU per query, ``bench/mllp_bench.py``).  Feeds keep a worker thread: they
-write, may wait on a row lock, and a social-security card in PID-3 may wait on the insurer's
-identity service (``media_feed``) — the loop goes on serving the other connections meanwhile.
+PIX queries (``QBP^Q23``, ITI-9) and query cancellations (``QCN^J01``) are answered on the
+event loop: a few indexed reads cost less than the hand-off to a worker thread and back
+(ITI-9 with 8 connections: 3.1 → 1.6 ms of server CPU per query, ``bench/mllp_bench.py``).
+Everything else keeps a worker thread: feeds write, may wait on a row lock, and a
+social-security card in PID-3 may wait on the insurer's identity service (``media_feed``);
+a PDQ query (``QBP^Q22``, ITI-21) by demographics may take hundreds of ms at a million
+patients — the loop goes on serving the other connections meanwhile.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from ehcmpi.hl7v2.codec import HL7Error, Message, Value, build, decode, err_segm
 log = logging.getLogger(__name__)
 #: a transaction: the decoded message and who sent it → the reply's bytes
 Handler = Callable[[Message, Actor], bytes]
-#: message types (MSH-9.1) handled on the event loop: read-only queries
-ON_LOOP = frozenset({"QBP", "QCN"})
+#: messages (MSH-9.1, MSH-9.2) handled on the event loop: short read-only queries
+ON_LOOP = frozenset({("QBP", "Q23"), ("QCN", "J01")})
 
 
 def acknowledge(message: Message, code: str, errors: Sequence[HL7Error] = ()) -> bytes:
@@ -56,8 +58,8 @@ class Dispatcher:
 
     async def __call__(self, raw: bytes) -> bytes:
         header = read_header(raw)
-        kind = header.get(9).split(header.encoding_chars[:1] or "^")[0] if header else ""
-        if kind in ON_LOOP:
+        kind = header.get(9).split(header.encoding_chars[:1] or "^")[:2] if header else []
+        if tuple(kind) in ON_LOOP:
             return self.handle(raw)
         return await asyncio.to_thread(self.handle, raw)
 
