@@ -29,6 +29,9 @@ CAPABILITY = Capability("Patient", (Interaction("create", "索引注册 (idempot
 
 @router.post("/Patient", status_code=201, summary="Register a patient (索引注册)")
 async def create_patient(request: Request) -> FhirResponse:
+    """The body is read and validated on the event loop; the registration itself runs on one
+    of the worker's request threads: it writes, and on the loop the worker would wait on
+    every commit."""
     resource = parse_patient(await read_json(request, "Patient"))
     wired = container(request)
     registration = registration_request(resource, wired.domains, RegistrationMode.DIRECT)

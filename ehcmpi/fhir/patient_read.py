@@ -43,6 +43,9 @@ def gone(mpi_id: str) -> FhirError:
 
 @router.get(PATIENT_PATH, summary="Read a patient (精准查询)")
 async def read_patient(patient_id: str, request: Request) -> FhirResponse:
+    """On the event loop: one indexed statement by primary key, shorter than the hand-off to
+    a worker thread and back that a ``def`` endpoint costs (and that thread's fight with the
+    loop for the GIL)."""
     patient = container(request).query.get(patient_id, actor(request))
     if patient.status is PatientStatus.CANCELLED:
         raise gone(patient_id)

@@ -80,8 +80,9 @@ def _child_rows(
 
 
 CHILD_ROWS = _child_rows(lambda mpi_id: mpi_id.in_(_IDS))
-CHILDREN_OF = Hot(_child_rows(lambda mpi_id: mpi_id == sa.bindparam("id")))
-_CHILDREN = _child_rows(lambda mpi_id: mpi_id == sa.bindparam("id")).subquery("c")
+_OF_ONE = _child_rows(lambda mpi_id: mpi_id == sa.bindparam("id"))
+CHILDREN_OF = Hot(_OF_ONE)
+_CHILDREN = _OF_ONE.subquery("c")
 #: One patient with its children — the read of nearly every request — in one round trip: one
 #: row per child (the ``patients`` columns repeated beside kind, seq, t1, t2, enc, f1, f2), or
 #: one row with ``kind`` NULL for a patient without any.
