@@ -218,11 +218,8 @@ def _segment_of(line: str, enc: Encoding) -> Segment:
     parts = line.split(enc.field)
     name = parts[0]
     if name == "MSH":
-        head: list[_FieldTree] = [
-            ((("MSH",),),),
-            (((enc.field,),),),
-            ((((parts[1:2] or [""])[0],),),),
-        ]
+        chars = parts[1] if len(parts) > 1 else ""
+        head: list[_FieldTree] = [((("MSH",),),), (((enc.field,),),), (((chars,),),)]
         rest = parts[2:]
     else:
         head, rest = [(((name,),),)], parts[1:]

@@ -57,18 +57,18 @@ class Dispatcher:
         self._handlers = dict(handlers)
 
     async def __call__(self, raw: bytes) -> bytes:
-        header = read_header(raw)
-        kind = header.get(9).split(header.encoding_chars[:1] or "^")[:2] if header else []
-        if tuple(kind) in ON_LOOP:
-            return self.handle(raw)
-        return await asyncio.to_thread(self.handle, raw)
-
-    def handle(self, raw: bytes) -> bytes:
+        """Decode on the loop (0.1 ms), then answer there or on a request thread."""
         try:
             message = decode(raw)
         except HL7Error as exc:
             header = read_header(raw)
             return build_ack(header, "AR", error=(exc.code, exc.condition), text=exc.message)
+        if (message.type, message.trigger) in ON_LOOP:
+            return self.answer(message)
+        return await asyncio.to_thread(self.answer, message)
+
+    def answer(self, message: Message) -> bytes:
+        """The reply to a decoded message, recorded in the call audit."""
         actor = sender(message)
         kind = f"{message.type}^{message.trigger}"
         with self._audit.call(actor, f"hl7 {kind}") as call:
