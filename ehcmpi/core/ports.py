@@ -140,8 +140,8 @@ class LinkRepository(Protocol):
 
     def get_source(self, identifier: SourceIdentifier) -> SourceRecord | None: ...
 
-    def source_state(self, identifier: SourceIdentifier) -> LinkState | None:
-        """Just the link state of ``get_source`` (nothing decrypted); None: no such source."""
+    def source_link(self, identifier: SourceIdentifier) -> tuple[str, LinkState] | None:
+        """Just the golden record and link state of ``get_source`` (nothing decrypted)."""
         ...
 
     def sources_of(self, mpi_id: str) -> list[SourceRecord]: ...

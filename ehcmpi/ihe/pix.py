@@ -283,7 +283,9 @@ class PixManager:
                     f"{identifier.system}",
                 )
             targets = check_targets(target_systems, recognised)
-            patient = current_patient(uow, locate(uow, identifier.system, identifier.value))
+            link = uow.links.source_link(identifier)  # a hospital's id: owner and state at once
+            holder = link[0] if link else locate(uow, identifier.system, identifier.value)
+            patient = current_patient(uow, holder)
             if patient is None:
                 raise PixError(
                     "unknown_id",
@@ -291,8 +293,7 @@ class PixManager:
                     f"{identifier.value}",
                 )
             call.target = patient.mpi_id
-            state = uow.links.source_state(identifier)
-            if state is not None and state is not LinkState.MATCH:
+            if link is not None and link[1] is not LinkState.MATCH:
                 return CrossReferences(patient, [], found=False)  # not yet decided (RULES 10)
             queried = normalised(identifier.system, identifier.value)
             identifiers = [
