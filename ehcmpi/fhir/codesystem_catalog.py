@@ -222,6 +222,17 @@ def table_by_id(resource_id: str, kind: str) -> CodeTable:
     return table
 
 
+def instance_table(resource_id: str, kind: str, params: Mapping[str, str]) -> CodeTable:
+    """The table of ``[kind]/[id]/$operation``; a ``url`` given as well must be its own (400)."""
+    table = table_by_id(resource_id, kind)
+    own = table.url if kind == "CodeSystem" else table.valueset_url
+    if params.get("url", own) != own:
+        what = "code system" if kind == "CodeSystem" else "value set"
+        raise FhirError(400, "invalid", f"url 与 {kind}/{resource_id} 不符 (url does not match "
+                        f"the {what})", expression="url")  # fmt: skip
+    return table
+
+
 def check_version(table: CodeTable, params: Mapping[str, str]) -> None:
     version = params.get("version")
     if version is not None and version != table.version:

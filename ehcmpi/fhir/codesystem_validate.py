@@ -20,15 +20,14 @@ from ehcmpi.fhir.codesystem_catalog import (
     VALIDATION_OUT,
     CodeTable,
     check_version,
+    instance_table,
     language,
     need,
     operation_definition,
     operation_input,
-    table_by_id,
     table_by_url,
     validation,
 )
-from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.parameters import Param
 from ehcmpi.fhir.responses import FhirResponse
 
@@ -78,8 +77,4 @@ async def validate_code(request: Request) -> FhirResponse:
 )
 async def validate_code_in(codesystem_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
-    table = table_by_id(codesystem_id, "CodeSystem")
-    if params.get("url", table.url) != table.url:
-        raise FhirError(400, "invalid", f"url 与 CodeSystem/{codesystem_id} 不符 (url does not "
-                        "match the code system)", expression="url")  # fmt: skip
-    return _answer(table, params)
+    return _answer(instance_table(codesystem_id, "CodeSystem", params), params)

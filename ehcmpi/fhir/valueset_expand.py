@@ -21,11 +21,11 @@ from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.codesystem_catalog import (
     CodeTable,
     display_in,
+    instance_table,
     language,
     need,
     operation_definition,
     operation_input,
-    table_by_id,
     table_by_url,
     valueset_resource,
 )
@@ -109,8 +109,4 @@ async def expand(request: Request) -> FhirResponse:
 )
 async def expand_one(valueset_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
-    table = table_by_id(valueset_id, "ValueSet")
-    if params.get("url", table.valueset_url) != table.valueset_url:
-        raise FhirError(400, "invalid", f"url 与 ValueSet/{valueset_id} 不符 (url does not "
-                        "match the value set)", expression="url")  # fmt: skip
-    return _answer(table, params)
+    return _answer(instance_table(valueset_id, "ValueSet", params), params)

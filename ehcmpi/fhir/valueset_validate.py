@@ -19,11 +19,11 @@ from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.codesystem_catalog import (
     VALIDATION_OUT,
     CodeTable,
+    instance_table,
     language,
     need,
     operation_definition,
     operation_input,
-    table_by_id,
     table_by_url,
     validation,
     verdict,
@@ -88,8 +88,4 @@ async def validate_code(request: Request) -> FhirResponse:
 )
 async def validate_code_in(valueset_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
-    table = table_by_id(valueset_id, "ValueSet")
-    if params.get("url", table.valueset_url) != table.valueset_url:
-        raise FhirError(400, "invalid", f"url 与 ValueSet/{valueset_id} 不符 (url does not "
-                        "match the value set)", expression="url")  # fmt: skip
-    return _answer(table, params)
+    return _answer(instance_table(valueset_id, "ValueSet", params), params)

@@ -287,3 +287,21 @@ def test_a_document_number_failing_its_check_digit_is_refused_with_the_reason(
     assert "校验" in text
     with container.uow() as uow:
         assert uow.patients.count() == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/CodeSystem/document-type/$validate-code",
+        "/ValueSet/document-type/$validate-code",
+        "/ValueSet/document-type/$expand",
+    ],
+)
+def test_an_instance_operation_refuses_a_url_that_is_not_its_own(
+    http: httpx.Client, path: str
+) -> None:
+    response = http.get(path, params={"url": GENDER, "code": "01"} if "validate" in path
+                        else {"url": f"{BASE}/ValueSet/gb-t-2261-1-gender"})  # fmt: skip
+    assert response.status_code == 400, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["url"] and "url does not match" in issue["diagnostics"]
