@@ -128,6 +128,11 @@ class PatientRepository(Protocol):
 class EhcAccountRepository(Protocol):
     def add(self, account: EhcAccount) -> bool: ...
 
+    def issue(self, account: EhcAccount) -> None:
+        """``add`` when the caller has already decided the account is new; an account
+        already there is kept.  Nothing is returned, so the write may be sent later."""
+        ...
+
     def get(self, ehc_id: str) -> EhcAccount | None: ...
 
     def reassign(self, ehc_id: str, mpi_id: str) -> None:

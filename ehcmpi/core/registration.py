@@ -263,7 +263,7 @@ class RegistrationService:
         if not uow.patients.insert(patient):
             return None
         if primary and ehc_id:
-            uow.accounts.add(EhcAccount(ehc_id, mpi_id, primary.doc_type, issued_at=now))
+            uow.accounts.issue(EhcAccount(ehc_id, mpi_id, primary.doc_type, issued_at=now))
         uow.patients.add_version(PatientVersion(mpi_id, 1, "create", actor.name, now, patient))
         return RegistrationResult(patient, created=True, ehc_issued=ehc_id is not None)
 
@@ -337,7 +337,7 @@ class RegistrationService:
         if not uow.patients.update(updated, current.version):
             return None
         if issue and primary and ehc_id:
-            uow.accounts.add(EhcAccount(ehc_id, current.mpi_id, primary.doc_type, issued_at=now))
+            uow.accounts.issue(EhcAccount(ehc_id, current.mpi_id, primary.doc_type, issued_at=now))
         action = "issue-ehc" if issue else "attach"
         uow.patients.add_version(
             PatientVersion(current.mpi_id, updated.version, action, actor.name, now, updated)

@@ -11,6 +11,23 @@ psycopg cursor (prepared by psycopg after a few uses), rows coming back as named
 the same attribute access as SQLAlchemy rows.  Other dialects (SQLite) run it through
 SQLAlchemy as usual, so both paths run under the test suite.
 
+Round trips.  Each statement sent on its own costs a round trip to the server, and on a
+loaded machine a round trip costs more CPU (two context switches, socket calls on both sides)
+than the statement.  So within a write transaction on PostgreSQL:
+
+- :meth:`Hot.later` queues a write whose outcome nobody reads (a version row, a link event,
+  blocking keys, an audit entry); nothing is sent yet;
+- the next ``Hot`` statement sends the queue before itself in one batch (``storage.wire``),
+  the commit sends it with ``COMMIT``, and any SQLAlchemy statement sends it first, so the
+  transaction's order is kept and every read sees the transaction's own writes;
+- the first statement of a transaction travels with its ``BEGIN``, and several rows of one
+  ``run`` travel together.
+
+A queued statement that fails (it should not: such statements are plain inserts or
+``ON CONFLICT DO NOTHING``) fails the statement or commit that sent it, and the unit of work
+rolls back as for any error: nothing of the transaction is written.  A rollback discards the
+queue.  SQLite and autocommit connections run ``later`` at once.
+
 Only statements whose parameters are plain values qualify: an expanding ``IN`` list would need
 rendering per call, which is what SQLAlchemy is for.  Columns get no Python-side defaults
 here: the tables have none (server defaults apply as usual).  A connection the server dropped
@@ -21,15 +38,23 @@ one caller sees the error and the next checkout connects afresh (``tests/storage
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any, cast
 
-from psycopg import Cursor
-from psycopg.rows import namedtuple_row
-from sqlalchemy.engine import Connection
+import psycopg
+from psycopg.pq import TransactionStatus
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
+
+from ehcmpi.storage.wire import Batch, Command, Statement, begin, column_names, statement
+
+#: Key in the DBAPI connection's ``info``: commands queued by ``Hot.later``, not yet sent.
+QUEUED = "ehcmpi.queued"
 
 
 class Hot:
@@ -37,34 +62,45 @@ class Hot:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
+        self._returning = bool(getattr(statement, "_returning", ()))
+        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[Statement, dict[str, Any]]] = {}
 
-    def _sql(self, conn: Connection, columns: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    def _sql(self, conn: Connection, columns: tuple[str, ...]) -> tuple[Statement, dict[str, Any]]:
         key = (conn.dialect.name, columns)
         found = self._compiled.get(key)
         if found is None:
-            statement = cast(ClauseElement, self.statement)
+            stmt = cast(ClauseElement, self.statement)
             keys = list(columns) if isinstance(self.statement, ValuesBase) else None
-            compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect, column_keys=keys))
+            compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=keys))
             if any(p.expanding for p in compiled.binds.values()):
                 raise TypeError("a Hot statement cannot take an expanding parameter")
-            found = self._compiled[key] = (compiled.string, dict(compiled.params))
+            found = self._compiled[key] = (statement(compiled.string), dict(compiled.params))
         return found
 
-    def _cursor(self, conn: Connection) -> Cursor[Any]:
-        driver = conn.connection.driver_connection
-        return driver.cursor(row_factory=namedtuple_row)  # type: ignore[union-attr,no-any-return]
+    def _commands(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Command]:
+        columns = tuple(rows[0]) if isinstance(self.statement, ValuesBase) else ()
+        stmt, defaults = self._sql(conn, columns)
+        return [(stmt, {**defaults, **r}) for r in rows]
+
+    def _send(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> tuple[Batch, list[Any]]:
+        """Send the queue, then these commands, in one round trip: their results."""
+        driver = _driver(conn)
+        commands: list[Command | bytes] = []
+        if not driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
+            commands.append(begin(driver))
+        commands += conn.info.pop(QUEUED, None) or []
+        commands += self._commands(conn, rows)
+        batch = Batch(driver)
+        return batch, batch.send(commands)[-len(rows) :]
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
         """Every row, as named tuples (PostgreSQL) or SQLAlchemy rows."""
         if conn.dialect.name != "postgresql":
             return list(conn.execute(self.statement, dict(params)).all())
-        sql, defaults = self._sql(
-            conn, tuple(params) if isinstance(self.statement, ValuesBase) else ()
-        )
-        with self._cursor(conn) as cursor:
-            cursor.execute(sql, {**defaults, **params})
-            return cursor.fetchall() if cursor.description is not None else []
+        batch, (result,) = self._send(conn, [params])
+        if not result.nfields:
+            return []
+        return batch.rows(result, _row_class(column_names(result))._make)
 
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
@@ -79,18 +115,64 @@ class Hot:
         if conn.dialect.name != "postgresql":
             result = conn.execute(self.statement, [dict(r) for r in rows])
             return len(result.all()) if result.returns_rows else int(result.rowcount)
-        sql, defaults = self._sql(conn, tuple(rows[0]))
-        with self._cursor(conn) as cursor:
-            if len(rows) == 1:
-                cursor.execute(sql, {**defaults, **rows[0]})
-                return len(cursor.fetchall()) if cursor.description is not None else cursor.rowcount
-            params = [{**defaults, **r} for r in rows] if defaults else rows
-            returning = getattr(self.statement, "_returning", ())
-            cursor.executemany(sql, params, returning=bool(returning))
-            if not returning:
-                return cursor.rowcount
-            count = 0
-            while True:
-                count += len(cursor.fetchall())
-                if not cursor.nextset():
-                    return count
+        _, results = self._send(conn, rows)
+        if self._returning:
+            return sum(r.ntuples for r in results)
+        return sum(r.command_tuples or 0 for r in results)
+
+    def later(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``rows`` with the transaction's next statement or its commit (see above).
+
+        For writes whose outcome nobody reads; on SQLite and outside a transaction, now.
+        """
+        if not rows:
+            return
+        if conn.dialect.name != "postgresql" or _driver(conn).autocommit:
+            self.run(conn, rows)
+            return
+        conn.info.setdefault(QUEUED, []).extend(self._commands(conn, rows))
+
+
+@lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names, rename=True)
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    return cast("psycopg.Connection[Any]", conn.connection.driver_connection)
+
+
+def flush(conn: Connection) -> None:
+    """Send what ``Hot.later`` queued on ``conn`` (one round trip), if anything."""
+    queued: list[Command] | None = conn.info.pop(QUEUED, None)
+    if queued:
+        Batch(_driver(conn)).send(list(queued))
+
+
+def commit_with_queue(conn: Connection) -> None:
+    """Send the queue and ``COMMIT`` in one round trip (SQLAlchemy's own commit then finds
+    the transaction closed and sends nothing)."""
+    queued: list[Command] | None = conn.info.pop(QUEUED, None)
+    if queued:
+        driver = _driver(conn)
+        try:
+            Batch(driver).send([*queued, b"COMMIT"])
+        except psycopg.Error:
+            # SQLAlchemy counts the transaction as ended and would pool the connection with
+            # it still open and failed: end it here.
+            if not driver.closed:
+                driver.rollback()
+            raise
+
+
+def discard_queue(conn: Connection) -> None:
+    conn.info.pop(QUEUED, None)
+
+
+def queue_on(engine: Engine) -> None:
+    """Keep the queue's promises on ``engine`` (PostgreSQL): any SQLAlchemy statement sends it
+    first, a commit sends it with ``COMMIT``, a rollback or a new checkout discards it."""
+    event.listen(engine, "before_cursor_execute", lambda conn, *_: flush(conn))
+    event.listen(engine, "commit", commit_with_queue)
+    event.listen(engine, "rollback", discard_queue)
+    event.listen(engine, "checkout", lambda _dbapi, record, _proxy: record.info.pop(QUEUED, None))

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from ehcmpi.storage.driver import queue_on
+
 CONNECT_TIMEOUT = 5  # seconds for a new PostgreSQL connection
 
 
@@ -81,10 +83,15 @@ def create_database_engine(url: str, *, pool_size: int = 20) -> Engine:
     # its first error and the next checkout reconnects.  Reads run on the event loop, so an
     # unreachable server must fail a connection attempt in seconds, not in the minutes of
     # the operating system's TCP retries.
-    return sa.create_engine(
+    # psycopg prepares nothing on write connections: it answers every rollback with
+    # DEALLOCATE ALL once it has prepared a statement, which would drop the statements that
+    # ``storage.wire`` prepared for the hot paths.
+    engine = sa.create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+        connect_args={"connect_timeout": CONNECT_TIMEOUT, "prepare_threshold": None},
     )  # fmt: skip
+    queue_on(engine)  # writes whose outcome nobody reads travel with the next statement
+    return engine
 
 
 def read_engine_for(engine: Engine) -> Engine:

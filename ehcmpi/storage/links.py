@@ -166,7 +166,7 @@ class SqlLinkRepository(SqlReviewRepository):
     # --- link history --------------------------------------------------------------------
 
     def add_event(self, event: LinkEvent) -> None:
-        EVENT_INSERT.run(
+        EVENT_INSERT.later(
             self._conn,
             [
                 {
@@ -216,7 +216,7 @@ class SqlLinkRepository(SqlReviewRepository):
     def add_decision(self, decision: MatchDecision) -> None:
         fields = [[f.name, f.level, f.weight] for f in decision.fields]
         source = decision.source
-        DECISION_INSERT.run(
+        DECISION_INSERT.later(
             self._conn,
             [
                 {
@@ -275,9 +275,9 @@ class SqlLinkRepository(SqlReviewRepository):
 
     def replace_keys(self, mpi_id: str, keys: Sequence[str], *, fresh: bool = False) -> None:
         if not fresh:
-            KEYS_DELETE.run(self._conn, [{"of_mpi_id": mpi_id}])
+            KEYS_DELETE.later(self._conn, [{"of_mpi_id": mpi_id}])
         rows = [{"mpi_id": mpi_id, "key_bidx": bidx} for bidx in self._bidx(keys)]
-        KEYS_INSERT.run(self._conn, rows)
+        KEYS_INSERT.later(self._conn, rows)
 
     def candidates(self, keys: Sequence[str], cap: int) -> list[str]:
         return self.candidates_capped([(key, cap) for key in keys])

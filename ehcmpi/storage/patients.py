@@ -281,7 +281,7 @@ class SqlPatientRepository:
             }
             for i, phone in enumerate(phones)
         ]
-        PHONES_INSERT.run(self._conn, rows)
+        PHONES_INSERT.later(self._conn, rows)
 
     def insert(self, patient: PatientRecord) -> bool:
         if not insert_ignoring_conflicts(
@@ -350,7 +350,7 @@ class SqlPatientRepository:
         where = {"of_mpi_id": patient.mpi_id, "of_version": expected_version}
         if PATIENT_UPDATE.run(self._conn, [values | where]) != 1:
             return False
-        PHONES_DELETE.run(self._conn, [{"of_mpi_id": patient.mpi_id}])
+        PHONES_DELETE.later(self._conn, [{"of_mpi_id": patient.mpi_id}])
         self._write_phones(patient.mpi_id, patient.demographics.phones)
         return True
 
@@ -366,7 +366,7 @@ class SqlPatientRepository:
             "at": version.at,
             "snapshot_enc": snapshot,
         }
-        VERSION_INSERT.run(self._conn, [row])
+        VERSION_INSERT.later(self._conn, [row])
 
     def versions(self, mpi_id: str) -> list[PatientVersion]:
         c = patient_versions.c

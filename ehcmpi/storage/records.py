@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from ehcmpi.core.model import AuditEntry, EhcAccount, EhcAccountStatus, EhcCardKind
 from ehcmpi.storage.driver import Hot
-from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
+from ehcmpi.storage.patients import _aware, _insert_ignoring, insert_ignoring_conflicts
 from ehcmpi.storage.tables import audit_log, ehc_accounts
 
 
@@ -43,6 +43,13 @@ class SqlEhcAccountRepository:
     def add(self, account: EhcAccount) -> bool:
         row = account_row(account)
         return insert_ignoring_conflicts(self._conn, ehc_accounts, [row], "ehc_id") == 1
+
+    def issue(self, account: EhcAccount) -> None:
+        """``add`` for a caller that has already decided the account is new (registration:
+        the patient row's unique EHC ID); sent with the transaction's next statement."""
+        _insert_ignoring(self._conn.dialect.name, ehc_accounts, "ehc_id").later(
+            self._conn, [account_row(account)]
+        )
 
     def reassign(self, ehc_id: str, mpi_id: str) -> None:
         """The account follows its document to another patient (§4.1.1 索引合并/拆分)."""
@@ -90,7 +97,7 @@ class SqlAuditRepository:
             }
             for entry in entries
         ]
-        AUDIT_INSERT.run(self._conn, rows)
+        AUDIT_INSERT.later(self._conn, rows)
 
     def recent(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
         stmt = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)

@@ -20,9 +20,9 @@ from ehcmpi.core.links import (
 )
 from ehcmpi.core.model import Address, Demographics, IdentityDocument, PatientRecord
 from ehcmpi.crypto.ports import CryptoProvider
-from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.links import MATCH_KEY_KIND
 from ehcmpi.storage.tables import match_keys, source_identifiers
+from ehcmpi.storage.wire import Batch
 from tests.core.support import HIS_SYSTEM, ZHANG_WEI_BIRTH, ZHANG_WEI_ID, his
 from tests.storage.conftest import UowMaker
 from tests.storage.support import PHONE, T0, A, B, C, D, add_patients, at, raw_dump
@@ -270,26 +270,6 @@ def test_keys_are_blind_indexes_and_candidates_are_capped_per_key(
     assert PHONE not in dump and ZHANG_WEI_ID not in dump and "zhangwei" not in dump
 
 
-class _Recording:
-    """A driver cursor that records what it executes (``Hot`` statements on PostgreSQL)."""
-
-    def __init__(self, cursor: Any, captured: list[tuple[str, Any]]) -> None:
-        self._cursor, self._captured = cursor, captured
-
-    def execute(self, query: str, params: Any = None) -> Any:
-        self._captured.append((query, params))
-        return self._cursor.execute(query, params)
-
-    def __enter__(self) -> _Recording:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._cursor.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
-
-
 def test_candidates_are_looked_up_through_the_key_index(
     uow: UowMaker, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,8 +283,13 @@ def test_candidates_are_looked_up_through_the_key_index(
     def capture(_c: object, _cur: object, statement: str, params: Any, *_: object) -> None:
         captured.append((statement, params))
 
-    driver_cursor = Hot._cursor
-    monkeypatch.setattr(Hot, "_cursor", lambda h, c: _Recording(driver_cursor(h, c), captured))
+    send = Batch.send
+
+    def record(batch: Batch, commands: list[Any]) -> Any:  # Hot statements on PostgreSQL
+        captured.extend((c[0].source, c[1]) for c in commands if not isinstance(c, bytes))
+        return send(batch, commands)
+
+    monkeypatch.setattr(Batch, "send", record)
     sa.event.listen(engine, "before_cursor_execute", capture)
     try:
         with uow() as u:

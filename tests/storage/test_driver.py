@@ -1,0 +1,102 @@
+"""Writes whose outcome nobody reads travel with the transaction's next statement
+(``storage.driver``, ``storage.wire``): the transaction must behave exactly as if each had
+been sent at once — its own reads see them, the commit writes them, a rollback or a failure
+writes nothing of the transaction — on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ehcmpi.core.model import AuditEntry, Demographics, PatientRecord
+from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.storage import migrate
+from ehcmpi.storage.engine import create_database_engine
+from ehcmpi.storage.tables import audit_log, match_keys, patients
+from ehcmpi.storage.uow import SqlUnitOfWork
+from tests.storage.conftest import UowMaker
+from tests.storage.support import A, B, add_patients
+
+DB_ERRORS = (sa.exc.DBAPIError, psycopg.Error)
+
+
+def _entry(actor: str) -> AuditEntry:
+    return AuditEntry(dt.datetime.now(dt.UTC), actor, "api", "register", "ok", 1.0)
+
+
+def _count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_a_transaction_reads_its_own_queued_writes_and_the_commit_writes_them(
+    uow: UowMaker, engine: Engine
+) -> None:
+    add_patients(uow, A)
+    with uow() as u:
+        u.links.replace_keys(A, ["k1"], fresh=True)  # queued
+        assert u.links.candidates(["k1"], 5) == [A]  # a Hot read sends the queue first
+        u.audit.record([_entry("first")])  # queued
+        assert [e.actor for e in u.audit.recent()] == ["first"]  # so does a SQLAlchemy read
+        u.audit.record([_entry("second")])  # queued, sent with COMMIT
+        u.commit()
+    with uow() as u:
+        assert [e.actor for e in u.audit.recent()] == ["second", "first"]
+        assert u.links.candidates(["k1"], 5) == [A]
+
+
+def test_a_rollback_writes_nothing_that_was_queued(uow: UowMaker, engine: Engine) -> None:
+    add_patients(uow, A)
+    with uow() as u:
+        u.links.replace_keys(A, ["k1"], fresh=True)
+        u.audit.record([_entry("never")])
+    for _ in range(3):  # the same pooled connections again: nothing left over rides along
+        with uow() as u:
+            u.audit.record([_entry("kept")])
+            u.commit()
+    assert _count(engine, match_keys) == 0
+    with uow() as u:
+        assert [e.actor for e in u.audit.recent()] == ["kept"] * 3
+
+
+def test_a_queued_write_that_fails_fails_the_commit_and_nothing_is_written(
+    uow: UowMaker, engine: Engine
+) -> None:
+    add_patients(uow, A)
+    with pytest.raises(DB_ERRORS), uow() as u:  # on SQLite at the write, on PostgreSQL at commit
+        assert u.patients.insert(PatientRecord(B, Demographics(name="B")))
+        u.audit.record([_entry("lost")])
+        u.links.replace_keys("no such patient", ["k1"], fresh=True)  # a foreign key violation
+        u.commit()
+    assert _count(engine, patients) == 1 and _count(engine, audit_log) == 0
+    with uow() as u:  # the connections are fine afterwards
+        u.links.replace_keys(A, ["k2"], fresh=True)
+        u.commit()
+    with uow() as u:
+        assert u.links.candidates(["k2"], 5) == [A] and u.patients.get(B) is None
+
+
+def test_prepared_hot_statements_survive_rollbacks_on_the_same_connection(
+    fresh_pg_url: str, crypto: CryptoProvider
+) -> None:
+    """psycopg answers a rollback with DEALLOCATE ALL once it has prepared statements of its
+    own; write connections must not let it, or the next hot statement fails."""
+    engine = create_database_engine(fresh_pg_url, pool_size=1)
+    migrate.upgrade(engine)
+    try:
+        for attempt in range(3):
+            with SqlUnitOfWork(engine, crypto, write=True) as u:
+                assert u.patients.get(A) is None  # prepared by storage.wire on first use
+                for _ in range(8):  # often enough for psycopg to prepare a statement itself
+                    u.audit.recent(limit=1)
+                u.audit.record([_entry(f"rolled back {attempt}")])
+            # rolled back; the next transaction uses the same connection
+        with SqlUnitOfWork(engine, crypto, write=True) as u:
+            assert u.patients.get(A) is None
+            assert u.audit.recent() == []
+    finally:
+        engine.dispose()
