@@ -17,7 +17,7 @@ from ehcmpi.core.model import RegistrationMode
 from ehcmpi.fhir.capability import Capability, Interaction
 from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.hot import HotRoute
-from ehcmpi.fhir.patient_resource import parse_patient, patient_resource, registration_request
+from ehcmpi.fhir.patient_resource import patient_resource, registration_request
 from ehcmpi.fhir.request_body import read_json
 from ehcmpi.fhir.responses import FhirResponse, base_url
 
@@ -32,7 +32,7 @@ async def create_patient(request: Request) -> FhirResponse:
     """The body is read and validated on the event loop; the registration itself runs on one
     of the worker's request threads: it writes, and on the loop the worker would wait on
     every commit."""
-    resource = parse_patient(await read_json(request, "Patient"))
+    resource = await read_json(request, "Patient")
     wired = container(request)
     registration = registration_request(resource, wired.domains, RegistrationMode.DIRECT)
     result = await run_in_threadpool(wired.registration.register, registration, actor(request))

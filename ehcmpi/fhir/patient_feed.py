@@ -53,7 +53,7 @@ from ehcmpi.fhir.context import actor, container
 from ehcmpi.fhir.outcome import FhirError, operation_outcome
 from ehcmpi.fhir.patient_create import read_json
 from ehcmpi.fhir.patient_read import version_headers
-from ehcmpi.fhir.patient_resource import parse_patient, patient_resource, registration_request
+from ehcmpi.fhir.patient_resource import patient_resource, registration_request
 from ehcmpi.fhir.responses import FhirResponse, base_url
 from ehcmpi.ihe.results import PixError
 
@@ -207,7 +207,7 @@ def _feed(
 
 @router.put("/Patient", summary="PIXm ITI-104: add, revise or merge a source patient")
 async def conditional_update(request: Request) -> FhirResponse:
-    resource = parse_patient(await read_json(request, "Patient"))
+    resource = await read_json(request, "Patient")
     if "if-match" in request.headers:
         raise FhirError(400, "not-supported", "条件更新不支持 If-Match (If-Match is not supported "
                         "on a conditional update)")  # fmt: skip

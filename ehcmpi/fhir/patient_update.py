@@ -24,7 +24,7 @@ from ehcmpi.fhir.ids import PATIENT_PATH
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_create import read_json
 from ehcmpi.fhir.patient_read import version_headers
-from ehcmpi.fhir.patient_resource import parse_patient, patient_resource, registration_request
+from ehcmpi.fhir.patient_resource import patient_resource, registration_request
 from ehcmpi.fhir.responses import FhirResponse
 
 router = APIRouter()
@@ -61,7 +61,7 @@ def _update(
 
 @router.put(PATIENT_PATH, summary="Update a patient (患者基本信息维护)")
 async def update_patient(patient_id: str, request: Request) -> FhirResponse:
-    resource = parse_patient(await read_json(request))
+    resource = await read_json(request, "Patient")
     if resource.get("id") not in (None, patient_id):
         raise FhirError(400, "invalid", "资源 id 与 URL 不一致 (resource id does not match URL)")
     version = _expected_version(request)
