@@ -27,7 +27,7 @@ from ehcmpi.core.links import (
 from ehcmpi.core.model import Demographics, IdentityDocument, SourceIdentifier
 from ehcmpi.storage import codec
 from ehcmpi.storage.driver import Hot
-from ehcmpi.storage.patients import _aware, _now, insert_ignoring_conflicts
+from ehcmpi.storage.patients import LinkedIds, _aware, _now, insert_ignoring_conflicts
 from ehcmpi.storage.reviews import SqlReviewRepository, aware_or_none, source_of
 from ehcmpi.storage.tables import link_events, match_decisions, match_keys, source_identifiers
 
@@ -87,6 +87,9 @@ LATEST_MANUAL = (
 class SqlLinkRepository(SqlReviewRepository):
     """Source records, link history, decisions, review tasks, merges and blocking keys."""
 
+    #: What the unit of work's patient repository loaded (``patients.LinkedIds``), if shared.
+    loaded: LinkedIds | None = None
+
     # --- source records ------------------------------------------------------------------
 
     def _record_enc(self, source: SourceRecord) -> bytes:
@@ -137,7 +140,10 @@ class SqlLinkRepository(SqlReviewRepository):
         return (str(rows[0].mpi_id), LinkState(rows[0].link_state)) if rows else None
 
     def linked_identifiers(self, mpi_id: str) -> list[tuple[SourceIdentifier, LinkState]]:
-        """The source identifiers of a golden record and their link states, nothing decrypted."""
+        """The source identifiers of a golden record and their link states, nothing decrypted
+        (in a read-only unit of work that loaded the record: as loaded with it)."""
+        if self.loaded is not None and mpi_id in self.loaded:
+            return list(self.loaded[mpi_id])
         rows = LINKED_IDS.rows(self._conn, {"mpi_id": mpi_id})
         return [(SourceIdentifier(r.system, r.value), LinkState(r.link_state)) for r in rows]
 

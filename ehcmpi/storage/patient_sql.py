@@ -60,20 +60,21 @@ _NO_BYTES = sa.cast(sa.null(), sa.LargeBinary)
 def _child_rows(
     of: Callable[[sa.ColumnElement[str]], sa.ColumnElement[bool]],
 ) -> sa.CompoundSelect[Any]:
-    """Documents, source identifiers and phones of the patients ``of(mpi_id)`` selects, in one
-    round trip: kind, mpi_id, order, text1, text2, ciphertext, flag1, flag2."""
+    """Documents, source identifiers (with their link state) and phones of the patients
+    ``of(mpi_id)`` selects, in one round trip: kind, mpi_id, order, text1, text2, text3,
+    ciphertext, flag1, flag2."""
     return sa.union_all(
         sa.select(
             sa.literal("d").label("kind"), _d.mpi_id, _d.id.label("seq"),
-            _d.doc_type.label("t1"), _d.reason.label("t2"), _d.number_enc.label("enc"),
-            _d.valid.label("f1"), _d.is_primary.label("f2"),
+            _d.doc_type.label("t1"), _d.reason.label("t2"), _NO_TEXT.label("t3"),
+            _d.number_enc.label("enc"), _d.valid.label("f1"), _d.is_primary.label("f2"),
         ).where(of(_d.mpi_id)),
         sa.select(
-            sa.literal("s"), _s.mpi_id, _s.id, _s.system, _s.value, _NO_BYTES, sa.false(),
-            sa.false(),
+            sa.literal("s"), _s.mpi_id, _s.id, _s.system, _s.value, _s.link_state, _NO_BYTES,
+            sa.false(), sa.false(),
         ).where(of(_s.mpi_id)),
         sa.select(
-            sa.literal("p"), _p.mpi_id, _p.position, _NO_TEXT, _NO_TEXT, _p.phone_enc,
+            sa.literal("p"), _p.mpi_id, _p.position, _NO_TEXT, _NO_TEXT, _NO_TEXT, _p.phone_enc,
             sa.false(), sa.false(),
         ).where(of(_p.mpi_id)),
     ).order_by("kind", "mpi_id", "seq")  # fmt: skip
@@ -84,7 +85,7 @@ _OF_ONE = _child_rows(lambda mpi_id: mpi_id == sa.bindparam("id"))
 CHILDREN_OF = Hot(_OF_ONE)
 _CHILDREN = _OF_ONE.subquery("c")
 #: One patient with its children — the read of nearly every request — in one round trip: one
-#: row per child (the ``patients`` columns repeated beside kind, seq, t1, t2, enc, f1, f2), or
+#: row per child (the ``patients`` columns repeated beside kind, seq, t1, t2, t3, enc, f1, f2), or
 #: one row with ``kind`` NULL for a patient without any.
 PATIENT_WITH_CHILDREN = Hot(
     sa.select(patients, *(c for c in _CHILDREN.c if c.name != "mpi_id"))

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ehcmpi.core.links import LinkState
 from ehcmpi.core.model import (
     Demographics,
     FuzzyQuery,
@@ -86,10 +87,19 @@ def insert_ignoring_conflicts(
     return _insert_ignoring(conn.dialect.name, table, key).run(conn, rows)
 
 
+#: Source identifiers and link states of the records a read-only unit of work loaded, by
+#: golden record: ``SqlLinkRepository.linked_identifiers`` answers from it, saving PIX
+#: queries a round trip.  Write units of work have none (their writes would make it stale).
+LinkedIds = dict[str, list[tuple[SourceIdentifier, LinkState]]]
+
+
 class SqlPatientRepository:
-    def __init__(self, conn: Connection, crypto: CryptoProvider) -> None:
+    def __init__(
+        self, conn: Connection, crypto: CryptoProvider, linked: LinkedIds | None = None
+    ) -> None:
         self._conn = conn
         self._crypto = crypto
+        self._linked = linked
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -207,6 +217,10 @@ class SqlPatientRepository:
 
     def _record(self, row: Any, children: dict[str, list[Any]]) -> PatientRecord:
         decrypt = self._crypto.decrypt_field
+        if self._linked is not None:
+            self._linked[row.mpi_id] = [
+                (SourceIdentifier(s.t1, s.t2), LinkState(s.t3)) for s in children["s"]
+            ]
         return PatientRecord(
             mpi_id=row.mpi_id,
             ehc_id=row.ehc_id,

@@ -11,7 +11,7 @@ from ehcmpi.storage.jobs import SqlJobRepository
 from ehcmpi.storage.links import SqlLinkRepository
 from ehcmpi.storage.media import SqlMediaRepository
 from ehcmpi.storage.outbox import SqlOutboxRepository
-from ehcmpi.storage.patients import SqlPatientRepository
+from ehcmpi.storage.patients import LinkedIds, SqlPatientRepository
 from ehcmpi.storage.records import SqlAuditRepository, SqlEhcAccountRepository
 from ehcmpi.storage.terminals import SqlTerminalRepository
 
@@ -41,10 +41,12 @@ class SqlUnitOfWork:
             conn = conn.execution_options(**write_options(self._engine))
         self._conn = conn
         self._tx = conn.begin()
-        self.patients = SqlPatientRepository(conn, self._crypto)
+        linked: LinkedIds | None = None if self._write else {}
+        self.patients = SqlPatientRepository(conn, self._crypto, linked)
         self.accounts = SqlEhcAccountRepository(conn)
         self.audit = SqlAuditRepository(conn)
         self.links = SqlLinkRepository(conn, self._crypto)
+        self.links.loaded = linked
         self.jobs = SqlJobRepository(conn)
         self.outbox = SqlOutboxRepository(conn)
         self.cards = SqlCardRepository(conn)
