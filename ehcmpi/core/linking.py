@@ -160,7 +160,7 @@ class Linker:
             if before is None and not fresh:
                 uow.links.add_source(source)
             else:
-                uow.links.update_source(source)
+                uow.links.update_source(source, fresh=fresh)
             # A row registration has just written (no updated_at yet) is a new link too.
             if before is None or before.updated_at is None:
                 self.notifier.changed(uow, mpi_id)  # ITI-10: cross-references changed

@@ -57,6 +57,13 @@ class PatientRepository(Protocol):
 
     def find_by_source(self, identifier: SourceIdentifier) -> str | None: ...
 
+    def owners(
+        self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
+    ) -> list[str | None]:
+        """``find_by_document`` of each (type, number), then ``find_by_source`` of each
+        identifier: one answer per item, in that order (asked together)."""
+        ...
+
     def find_by_ehc_id(self, ehc_id: str) -> str | None: ...
 
     def find_by_archive_no(self, archive_no: str) -> str | None: ...
@@ -159,8 +166,9 @@ class LinkRepository(Protocol):
         """Insert a new source record; False, writing nothing, if its identifier exists."""
         ...
 
-    def update_source(self, source: SourceRecord) -> None:
-        """Store the demographics/documents and link (golden, state, origin, weight) given."""
+    def update_source(self, source: SourceRecord, *, fresh: bool = False) -> None:
+        """Store the demographics/documents and link (golden, state, origin, weight) given;
+        ``fresh``: a row this transaction inserted (so the write may be sent later)."""
         ...
 
     def remove_source(self, identifier: SourceIdentifier) -> bool:

@@ -195,14 +195,15 @@ class RegistrationService:
         self, uow: UnitOfWork, checked: CheckedDocuments, request: RegistrationRequest
     ) -> str | None:
         owners: dict[str, str] = {}
-        for doc in checked.valid:
-            mpi_id = uow.patients.find_by_document(doc.doc_type, doc.number)
+        labels = [f"证件 {d.doc_type}" for d in checked.valid] + [
+            f"{s.system}|{s.value}" for s in request.source_ids
+        ]
+        found = uow.patients.owners(
+            [(d.doc_type, d.number) for d in checked.valid], request.source_ids
+        )
+        for mpi_id, label in zip(found, labels, strict=True):
             if mpi_id:
-                owners.setdefault(mpi_id, f"证件 {doc.doc_type}")
-        for sid in request.source_ids:
-            mpi_id = uow.patients.find_by_source(sid)
-            if mpi_id:
-                owners.setdefault(mpi_id, f"{sid.system}|{sid.value}")
+                owners.setdefault(mpi_id, label)
         if not owners and not checked.valid:
             return self._same_invalid_record(uow, checked, request.demographics)
         if len(owners) > 1:

@@ -82,25 +82,9 @@ class Hot:
         stmt, defaults = self._sql(conn, columns)
         return [(stmt, {**defaults, **r}) for r in rows]
 
-    def _send(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> tuple[Batch, list[Any]]:
-        """Send the queue, then these commands, in one round trip: their results."""
-        driver = _driver(conn)
-        commands: list[Command | bytes] = []
-        if not driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
-            commands.append(begin(driver))
-        commands += conn.info.pop(QUEUED, None) or []
-        commands += self._commands(conn, rows)
-        batch = Batch(driver)
-        return batch, batch.send(commands)[-len(rows) :]
-
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
         """Every row, as named tuples (PostgreSQL) or SQLAlchemy rows."""
-        if conn.dialect.name != "postgresql":
-            return list(conn.execute(self.statement, dict(params)).all())
-        batch, (result,) = self._send(conn, [params])
-        if not result.nfields:
-            return []
-        return batch.rows(result, _row_class(column_names(result))._make)
+        return rows_together(conn, [(self, params)])[0]
 
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
@@ -110,15 +94,7 @@ class Hot:
     def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute once per parameter set (all with the same keys; an INSERT, UPDATE or
         DELETE): the number of rows returned (with RETURNING) or else affected."""
-        if not rows:
-            return 0
-        if conn.dialect.name != "postgresql":
-            result = conn.execute(self.statement, [dict(r) for r in rows])
-            return len(result.all()) if result.returns_rows else int(result.rowcount)
-        _, results = self._send(conn, rows)
-        if self._returning:
-            return sum(r.ntuples for r in results)
-        return sum(r.command_tuples or 0 for r in results)
+        return run_together(conn, [(self, rows)])[0]
 
     def later(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write ``rows`` with the transaction's next statement or its commit (see above).
@@ -131,6 +107,59 @@ class Hot:
             self.run(conn, rows)
             return
         conn.info.setdefault(QUEUED, []).extend(self._commands(conn, rows))
+
+
+def rows_together(
+    conn: Connection, queries: Sequence[tuple[Hot, Mapping[str, Any]]]
+) -> list[Sequence[Any]]:
+    """The rows of each query; on PostgreSQL all sent in one round trip (reads that do not
+    depend on each other, such as the owners of a request's identifiers)."""
+    if not queries:
+        return []
+    if conn.dialect.name != "postgresql":
+        return [list(conn.execute(hot.statement, dict(p)).all()) for hot, p in queries]
+    batch, results = _send(conn, [c for hot, p in queries for c in hot._commands(conn, [p])])
+    return [batch.rows(r, _row_class(column_names(r))._make) if r.nfields else [] for r in results]
+
+
+def run_together(
+    conn: Connection, writes: Sequence[tuple[Hot, Sequence[Mapping[str, Any]]]]
+) -> list[int]:
+    """``Hot.run`` of each (statement, rows); on PostgreSQL all in one round trip."""
+    writes = [(hot, rows) for hot, rows in writes]
+    if conn.dialect.name != "postgresql":
+        counts = []
+        for hot, rows in writes:
+            if not rows:
+                counts.append(0)
+                continue
+            result = conn.execute(hot.statement, [dict(r) for r in rows])
+            counts.append(len(result.all()) if result.returns_rows else int(result.rowcount))
+        return counts
+    commands = [hot._commands(conn, rows) if rows else [] for hot, rows in writes]
+    if not any(commands):
+        return [0] * len(writes)
+    _, results = _send(conn, [c for each in commands for c in each])
+    counts, at = [], 0
+    for (hot, _rows), sent in zip(writes, commands, strict=True):
+        mine, at = results[at : at + len(sent)], at + len(sent)
+        if hot._returning:
+            counts.append(sum(r.ntuples for r in mine))
+        else:
+            counts.append(sum(r.command_tuples or 0 for r in mine))
+    return counts
+
+
+def _send(conn: Connection, commands: list[Command]) -> tuple[Batch, list[Any]]:
+    """BEGIN if due, the queue, then ``commands``, in one round trip: their results."""
+    driver = _driver(conn)
+    sent: list[Command | bytes] = []
+    if not driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
+        sent.append(begin(driver))
+    sent += conn.info.pop(QUEUED, None) or []
+    sent += commands
+    batch = Batch(driver)
+    return batch, batch.send(sent)[-len(commands) :]
 
 
 @lru_cache(maxsize=256)

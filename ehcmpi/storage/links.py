@@ -155,10 +155,14 @@ class SqlLinkRepository(SqlReviewRepository):
         }
         return insert_ignoring_conflicts(self._conn, source_identifiers, [row], "id") == 1
 
-    def update_source(self, source: SourceRecord) -> None:
-        """Relink and store what the source sent; ``LookupError`` for an unknown source."""
+    def update_source(self, source: SourceRecord, *, fresh: bool = False) -> None:
+        """Relink and store what the source sent; ``LookupError`` for an unknown source
+        (``fresh``: this transaction inserted the row, so it is there and nothing is checked)."""
         sid = source.identifier
         where = {"of_system": sid.system, "of_value": sid.value}
+        if fresh:
+            SOURCE_UPDATE.later(self._conn, [self._link_values(source) | where])
+            return
         if SOURCE_UPDATE.run(self._conn, [self._link_values(source) | where]) != 1:
             raise LookupError(f"no source record {sid.system}|{sid.value}")
 

@@ -30,7 +30,7 @@ from ehcmpi.core.model import (
 from ehcmpi.core.search import PatientSearch, SearchRows
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
-from ehcmpi.storage.driver import Hot
+from ehcmpi.storage.driver import Hot, rows_together, run_together
 from ehcmpi.storage.patient_sql import (
     ACCOUNTS_OF,
     ACTIVE_PAGE,
@@ -110,6 +110,17 @@ class SqlPatientRepository:
     def find_by_document(self, doc_type: str, number: str) -> str | None:
         bidx = self._crypto.blind_index(document_kind(doc_type), number)
         return self._scalar(BY_VALID_DOCUMENT, bidx=bidx)
+
+    def owners(
+        self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
+    ) -> list[str | None]:
+        """``find_by_document`` of each valid document, then ``find_by_source`` of each
+        source identifier, asked together."""
+        queries = [
+            (BY_VALID_DOCUMENT, {"bidx": self._crypto.blind_index(document_kind(t), n)})
+            for t, n in documents
+        ] + [(BY_SOURCE, {"system": s.system, "value": s.value}) for s in sources]
+        return [str(rows[0][0]) if rows else None for rows in rows_together(self._conn, queries)]
 
     def holders_of_invalid_document(self, doc_type: str, number: str) -> list[str]:
         bidx = self._crypto.blind_index(document_kind(doc_type), number)
@@ -303,10 +314,16 @@ class SqlPatientRepository:
         ):
             return False
         docs = [self._document_row(patient.mpi_id, d) for d in patient.documents]
-        if insert_ignoring_conflicts(self._conn, patient_documents, docs, "id") < len(docs):
-            return False
         sids = [_sid_row(patient.mpi_id, s) for s in patient.source_ids]
-        if insert_ignoring_conflicts(self._conn, source_identifiers, sids, "id") < len(sids):
+        dialect = self._conn.dialect.name
+        written = run_together(  # the record's identifiers, together: each must be new
+            self._conn,
+            [
+                (_insert_ignoring(dialect, patient_documents, "id"), docs),
+                (_insert_ignoring(dialect, source_identifiers, "id"), sids),
+            ],
+        )
+        if written != [len(docs), len(sids)]:
             return False
         self._write_phones(patient.mpi_id, patient.demographics.phones)
         return True

@@ -1,7 +1,8 @@
-"""Writes whose outcome nobody reads travel with the transaction's next statement
-(``storage.driver``, ``storage.wire``): the transaction must behave exactly as if each had
-been sent at once — its own reads see them, the commit writes them, a rollback or a failure
-writes nothing of the transaction — on both backends."""
+"""Statements that travel together (``storage.driver``, ``storage.wire``) must behave exactly
+as if each had been sent alone, on both backends: writes whose outcome nobody reads go with
+the transaction's next statement — its own reads see them, the commit writes them, a rollback
+or a failure writes nothing of the transaction — and independent reads or inserts sent as one
+batch answer each in order."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ehcmpi.core.model import AuditEntry, Demographics, PatientRecord
+from ehcmpi.core.links import SourceRecord
+from ehcmpi.core.model import AuditEntry, Demographics, IdentityDocument, PatientRecord
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.tables import audit_log, match_keys, patients
 from ehcmpi.storage.uow import SqlUnitOfWork
+from tests.core.support import ZHANG_WEI_ID, his
 from tests.storage.conftest import UowMaker
 from tests.storage.support import A, B, add_patients
 
@@ -100,3 +103,40 @@ def test_prepared_hot_statements_survive_rollbacks_on_the_same_connection(
             assert u.audit.recent() == []
     finally:
         engine.dispose()
+
+
+def test_the_owners_of_several_identifiers_come_back_one_per_identifier_in_order(
+    uow: UowMaker,
+) -> None:
+    zhang = IdentityDocument("01", ZHANG_WEI_ID, primary=True)
+    with uow() as u:
+        assert u.patients.insert(PatientRecord(A, Demographics(name="张伟"), documents=(zhang,),
+                                               source_ids=(his("H-1"),)))  # fmt: skip
+        u.commit()
+    with uow() as u:
+        asked = [("01", ZHANG_WEI_ID), ("01", "110105194912310011")]
+        assert u.patients.owners(asked, [his("H-2"), his("H-1")]) == [A, None, None, A]
+        assert u.patients.owners([], []) == []
+
+
+def test_a_record_whose_source_identifier_is_held_is_not_inserted_and_nothing_is_written(
+    uow: UowMaker, engine: Engine
+) -> None:
+    """Documents and source identifiers of a new record are inserted together; either one
+    already held makes the insert report the lost race, and registration rolls back."""
+    add_patients(uow, A)
+    with uow() as u:
+        assert u.links.add_source(_held("H-1"))
+        u.commit()
+    zhang = IdentityDocument("01", ZHANG_WEI_ID, primary=True)
+    with uow() as u:
+        record = PatientRecord(B, Demographics(name="B"), documents=(zhang,),
+                               source_ids=(his("H-2"), his("H-1")))  # fmt: skip
+        assert not u.patients.insert(record)
+    with uow() as u:
+        assert u.patients.get(B) is None and u.patients.find_by_document("01", ZHANG_WEI_ID) is None
+        assert u.patients.owners([], [his("H-2"), his("H-1")]) == [None, A]
+
+
+def _held(value: str) -> SourceRecord:
+    return SourceRecord(identifier=his(value), mpi_id=A, demographics=Demographics())
