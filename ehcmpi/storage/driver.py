@@ -1,15 +1,15 @@
-"""Hot statements executed on the database driver's own cursor (PostgreSQL).
+"""Hot statements executed below SQLAlchemy, on the database driver (PostgreSQL).
 
 Executing a compiled SQLAlchemy statement costs about 0.15 ms of Python per statement
-(execution context, parameter processing, result proxy) — more than psycopg needs to send a
+(execution context, parameter processing, result proxy) — more than the driver needs to send a
 prepared statement and read its rows.  On the paths every request takes (a patient by ID, an
 identifier lookup, a PIX cross-reference, a registration's inserts) that overhead was a
 quarter of the server's CPU (``bench/search_bench.py``, read phase).  A :class:`Hot`
 statement is still written once, as a SQLAlchemy construct; it is compiled to the dialect's
-SQL once (per set of inserted or updated columns) and, on PostgreSQL, run on the connection's
-psycopg cursor (prepared by psycopg after a few uses), rows coming back as named tuples with
-the same attribute access as SQLAlchemy rows.  Other dialects (SQLite) run it through
-SQLAlchemy as usual, so both paths run under the test suite.
+SQL once (per set of inserted or updated columns) and, on PostgreSQL, sent on the connection's
+libpq pipeline (``storage.wire``: prepared once per connection), rows coming back as named
+tuples with the same attribute access as SQLAlchemy rows.  Other dialects (SQLite) run it
+through SQLAlchemy as usual, so both paths run under the test suite.
 
 Round trips.  Each statement sent on its own costs a round trip to the server, and on a
 loaded machine a round trip costs more CPU (two context switches, socket calls on both sides)
@@ -126,7 +126,6 @@ def run_together(
     conn: Connection, writes: Sequence[tuple[Hot, Sequence[Mapping[str, Any]]]]
 ) -> list[int]:
     """``Hot.run`` of each (statement, rows); on PostgreSQL all in one round trip."""
-    writes = [(hot, rows) for hot, rows in writes]
     if conn.dialect.name != "postgresql":
         counts = []
         for hot, rows in writes:
