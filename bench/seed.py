@@ -25,7 +25,7 @@ import os
 import pathlib
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -85,6 +85,11 @@ class _CapturedPatients(SqlPatientRepository):
     def find_by_source(self, identifier: SourceIdentifier) -> str | None:
         return None
 
+    def owners(
+        self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
+    ) -> list[str | None]:
+        return [None] * (len(documents) + len(sources))
+
     def insert(self, patient: PatientRecord) -> bool:
         self._rows["patients"].append(self._patient_row(patient))
         self._rows["patient_documents"] += [
@@ -138,6 +143,9 @@ class _CapturedAccounts:
     def add(self, account: EhcAccount) -> bool:
         self._rows["ehc_accounts"].append(account_row(account))
         return True
+
+    def issue(self, account: EhcAccount) -> None:
+        self.add(account)
 
 
 class _NoAudit:
