@@ -110,7 +110,8 @@ class PatientRepository(Protocol):
         ...
 
     def accounts_of(self, mpi_ids: Sequence[str]) -> dict[str, list[SourceIdentifier]]:
-        """The account numbers of some records, each record's in the order recorded."""
+        """The account numbers of some records, each record's in the order recorded, with
+        those of the records merged into it (§4.1.1 索引合并: they now answer for it)."""
         ...
 
     def find_by_account(self, value: str, system: str | None = None) -> list[str]:

@@ -33,7 +33,26 @@ BY_SOURCE = Hot(
     )
 )
 _a = account_numbers.c
-ACCOUNTS_OF = sa.select(_a.mpi_id, _a.system, _a.value).where(_a.mpi_id.in_(_IDS)).order_by(_a.id)
+# The records asked for and, recursively, the records merged into them (UNION, not UNION ALL:
+# a cycle of parents, which merging never makes, would still end).
+_members = (
+    sa.select(_c.mpi_id.label("member"), _c.mpi_id.label("root"))
+    .where(_c.mpi_id.in_(_IDS))
+    .cte("members", recursive=True)
+)
+_merged = patients.alias("merged")
+_members = _members.union(
+    sa.select(_merged.c.mpi_id, _members.c.root).where(
+        _merged.c.parent_id == _members.c.member,
+        _merged.c.status == PatientStatus.MERGED.value,
+    )
+)
+#: Account numbers (PID-18) of each record asked for, with those of the records merged into it.
+ACCOUNTS_OF = (
+    sa.select(_members.c.root.label("mpi_id"), _a.system, _a.value)
+    .join_from(_members, account_numbers, _a.mpi_id == _members.c.member)
+    .order_by(_a.id)
+)
 BY_ACCOUNT = sa.select(_a.mpi_id).where(_a.value == sa.bindparam("value")).distinct().limit(1000)
 BY_EHC_ID = Hot(sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value")))
 BY_ARCHIVE_NO = Hot(sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value")))

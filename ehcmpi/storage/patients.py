@@ -363,11 +363,11 @@ class SqlPatientRepository:
         return insert_ignoring_conflicts(self._conn, account_numbers, rows, "id")
 
     def accounts_of(self, mpi_ids: Sequence[str]) -> dict[str, list[SourceIdentifier]]:
-        found: dict[str, list[SourceIdentifier]] = defaultdict(list)
+        found: dict[str, dict[SourceIdentifier, None]] = defaultdict(dict)
         if mpi_ids:
             for row in self._conn.execute(ACCOUNTS_OF, {"ids": list(mpi_ids)}):
-                found[row.mpi_id].append(SourceIdentifier(row.system, row.value))
-        return dict(found)
+                found[row.mpi_id][SourceIdentifier(row.system, row.value)] = None
+        return {mpi_id: list(accounts) for mpi_id, accounts in found.items()}
 
     def find_by_account(self, value: str, system: str | None = None) -> list[str]:
         stmt = (

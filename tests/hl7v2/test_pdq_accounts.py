@@ -79,3 +79,22 @@ def test_the_account_of_a_record_merged_away_finds_the_survivor(mllp: RunningSer
     for pids in (by_merged_account, by_own_account):
         assert len(pids) == 1 and kept in pids[0][3] and gone not in pids[0][3]
     assert by_own_account[0][18] == f"ACC123{HIS}^AN"
+    # The merged record's accounts now answer for the survivor: PID-18 shows the one asked.
+    assert by_merged_account[0][18] == f"ACC789{HIS}^AN"
+
+
+def test_a_split_takes_the_merged_records_accounts_back(mllp: RunningServer) -> None:
+    for control_id, pid in (
+        ("ZE1", _pid("H0181", "孙^丽", "19880808", "ACC123^^^HIS")),
+        ("ZE2", _pid("H0182", "周^敏", "19700101", "ACC789^^^HIS")),
+    ):
+        assert fields(mllp.send(a01(control_id, pid)), "MSA")[0][1] == "AA"
+    kept, gone = _mpi_id(mllp, "H0181"), _mpi_id(mllp, "H0182")
+    mllp.container.merges.merge(kept, gone, SYSTEM_ACTOR)
+    mllp.container.merges.split(kept, SourceIdentifier(HIS_SYSTEM, "H0182"), SYSTEM_ACTOR)
+
+    back = _ok(mllp.send(query("QE1", "@PID.18^ACC789")))
+    kept_only = _ok(mllp.send(query("QE2", "@PID.18^ACC123")))
+
+    assert len(back) == 1 and gone in back[0][3] and back[0][18] == f"ACC789{HIS}^AN"
+    assert len(kept_only) == 1 and kept in kept_only[0][3]
