@@ -68,6 +68,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/fhir_match_bench.py $(FHIR_MATCH_ARGS)
 	$(BIN)/python bench/search_bench.py $(SEARCH_ARGS)
 	$(BIN)/python bench/crypto_bench.py $(CRYPTO_ARGS)
+	$(BIN)/python bench/roundtrip_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
