@@ -95,6 +95,9 @@ class Batch:
                     prepares.extend(self._queue(*command))
             pg.pipeline_sync()
             answers = self._receive(len(prepares))
+        except BaseException:
+            self._forget_new()
+            raise
         finally:
             if pg.pipeline_status != pq.PipelineStatus.OFF:
                 try:
@@ -106,10 +109,14 @@ class Batch:
             error = errors.error_from_result(failed, encoding=self._driver.info.encoding)
             if isinstance(error, errors.InvalidSqlStatementName):
                 self._known.clear()  # deallocated behind our back: prepare afresh next time
-            for key in self._new:  # skipped after the failure: prepare them again next time
-                self._known.pop(key, None)
+            self._forget_new()
             raise error
         return [r for r, prepare in zip(answers, prepares, strict=True) if not prepare]
+
+    def _forget_new(self) -> None:
+        """After a failure the server may have skipped this batch's prepares: redo them."""
+        for key in self._new:
+            self._known.pop(key, None)
 
     def _queue(self, stmt: Statement, params: Mapping[str, Any]) -> list[bool]:
         """Send one statement (prepared first if new here): the messages sent."""
