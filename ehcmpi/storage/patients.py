@@ -108,8 +108,7 @@ class SqlPatientRepository:
         return str(value) if value is not None else None
 
     def find_by_document(self, doc_type: str, number: str) -> str | None:
-        bidx = self._crypto.blind_index(document_kind(doc_type), number)
-        return self._scalar(BY_VALID_DOCUMENT, bidx=bidx)
+        return self.owners([(doc_type, number)], [])[0]
 
     def owners(
         self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
@@ -127,7 +126,7 @@ class SqlPatientRepository:
         return [str(row[0]) for row in self._conn.execute(BY_INVALID_DOCUMENT, {"bidx": bidx})]
 
     def find_by_source(self, identifier: SourceIdentifier) -> str | None:
-        return self._scalar(BY_SOURCE, system=identifier.system, value=identifier.value)
+        return self.owners([], [identifier])[0]
 
     def find_by_ehc_id(self, ehc_id: str) -> str | None:
         return self._scalar(BY_EHC_ID, value=ehc_id)
