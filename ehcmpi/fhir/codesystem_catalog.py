@@ -15,10 +15,11 @@ OperationDefinition builder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from fastapi import APIRouter
 from starlette.requests import Request
 
 from ehcmpi.fhir.outcome import FhirError
@@ -164,6 +165,22 @@ def query(request: Request, allowed: Iterable[str]) -> dict[str, str]:
 #: The primitive ``value[x]`` types a terminology operation's input parameters take.
 _PRIMITIVES = ("Uri", "Url", "Canonical", "Code", "String", "Id", "Boolean", "Integer",
                "UnsignedInt", "PositiveInt")  # fmt: skip
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def get_and_post(router: APIRouter, path: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """Route ``path`` by GET and by POST to one endpoint: an operation that changes nothing
+    may be called either way (FHIR R4 §3.1.0.12); the endpoint reads its input with
+    :func:`operation_input`."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        router.get(path, summary=summary)(endpoint)
+        router.post(path, summary=f"{summary} [POST]")(endpoint)
+        return endpoint
+
+    return register
 
 
 async def operation_input(request: Request, allowed: Sequence[str]) -> dict[str, str]:

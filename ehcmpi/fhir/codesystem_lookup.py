@@ -19,6 +19,7 @@ from ehcmpi.fhir.codesystem_catalog import (
     check_version,
     designations,
     display_in,
+    get_and_post,
     language,
     need,
     operation_definition,
@@ -52,8 +53,7 @@ CAPABILITY = Capability(
 )
 
 
-@router.get("/CodeSystem/$lookup", summary="Look up a code (查找代码: $lookup)")
-@router.post("/CodeSystem/$lookup", summary="Look up a code (查找代码: $lookup) [POST]")
+@get_and_post(router, "/CodeSystem/$lookup", "Look up a code (查找代码: $lookup)")
 async def lookup(request: Request) -> FhirResponse:
     params = await operation_input(request, ("system", "code", "version", "displayLanguage"))
     table = table_by_url(need(params, "system"))

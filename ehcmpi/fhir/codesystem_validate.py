@@ -20,6 +20,7 @@ from ehcmpi.fhir.codesystem_catalog import (
     VALIDATION_OUT,
     CodeTable,
     check_version,
+    get_and_post,
     instance_table,
     language,
     need,
@@ -58,22 +59,16 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(validation(table, code, params.get("display"), language(params)))
 
 
-@router.get("/CodeSystem/$validate-code", summary="Validate a code (校验代码: $validate-code)")
-@router.post(
-    "/CodeSystem/$validate-code", summary="Validate a code (校验代码: $validate-code) [POST]"
-)
+@get_and_post(router, "/CodeSystem/$validate-code", "Validate a code (校验代码: $validate-code)")
 async def validate_code(request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url")), params)
 
 
-@router.get(
+@get_and_post(
+    router,
     "/CodeSystem/{codesystem_id}/$validate-code",
-    summary="Validate a code in this code system (校验代码: $validate-code)",
-)
-@router.post(
-    "/CodeSystem/{codesystem_id}/$validate-code",
-    summary="Validate a code in this code system (校验代码: $validate-code) [POST]",
+    "Validate a code in this code system (校验代码: $validate-code)",
 )
 async def validate_code_in(codesystem_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)

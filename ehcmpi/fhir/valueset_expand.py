@@ -21,6 +21,7 @@ from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.codesystem_catalog import (
     CodeTable,
     display_in,
+    get_and_post,
     instance_table,
     language,
     need,
@@ -96,16 +97,14 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(expanded)
 
 
-@router.get("/ValueSet/$expand", summary="Expand a value set (展开值集: $expand)")
-@router.post("/ValueSet/$expand", summary="Expand a value set (展开值集: $expand) [POST]")
+@get_and_post(router, "/ValueSet/$expand", "Expand a value set (展开值集: $expand)")
 async def expand(request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url"), valueset=True), params)
 
 
-@router.get("/ValueSet/{valueset_id}/$expand", summary="Expand this value set (展开值集: $expand)")
-@router.post(
-    "/ValueSet/{valueset_id}/$expand", summary="Expand this value set (展开值集: $expand) [POST]"
+@get_and_post(
+    router, "/ValueSet/{valueset_id}/$expand", "Expand this value set (展开值集: $expand)"
 )
 async def expand_one(valueset_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)

@@ -19,6 +19,7 @@ from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.codesystem_catalog import (
     VALIDATION_OUT,
     CodeTable,
+    get_and_post,
     instance_table,
     language,
     need,
@@ -69,22 +70,16 @@ def _answer(table: CodeTable, params: Mapping[str, str]) -> FhirResponse:
     return FhirResponse(validation(table, code, params.get("display"), language(params)))
 
 
-@router.get("/ValueSet/$validate-code", summary="Validate a code (校验代码: $validate-code)")
-@router.post(
-    "/ValueSet/$validate-code", summary="Validate a code (校验代码: $validate-code) [POST]"
-)
+@get_and_post(router, "/ValueSet/$validate-code", "Validate a code (校验代码: $validate-code)")
 async def validate_code(request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
     return _answer(table_by_url(need(params, "url"), valueset=True), params)
 
 
-@router.get(
+@get_and_post(
+    router,
     "/ValueSet/{valueset_id}/$validate-code",
-    summary="Validate a code in this value set (校验代码: $validate-code)",
-)
-@router.post(
-    "/ValueSet/{valueset_id}/$validate-code",
-    summary="Validate a code in this value set (校验代码: $validate-code) [POST]",
+    "Validate a code in this value set (校验代码: $validate-code)",
 )
 async def validate_code_in(valueset_id: str, request: Request) -> FhirResponse:
     params = await operation_input(request, ALLOWED)
