@@ -4,7 +4,7 @@ here (guideline §6.3: documents and phones are found by their HMAC-SM3 blind in
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -102,16 +102,38 @@ def _child_rows(
 CHILD_ROWS = _child_rows(lambda mpi_id: mpi_id.in_(_IDS))
 _OF_ONE = _child_rows(lambda mpi_id: mpi_id == sa.bindparam("id"))
 CHILDREN_OF = Hot(_OF_ONE)
-_CHILDREN = _OF_ONE.subquery("c")
-#: One patient with its children — the read of nearly every request — in one round trip: one
-#: row per child (the ``patients`` columns repeated beside kind, seq, t1, t2, t3, enc, f1, f2), or
-#: one row with ``kind`` NULL for a patient without any.
-PATIENT_WITH_CHILDREN = Hot(
-    sa.select(patients, *(c for c in _CHILDREN.c if c.name != "mpi_id"))
-    .select_from(patients.outerjoin(_CHILDREN, sa.true()))
-    .where(_c.mpi_id == sa.bindparam("id"))
-    .order_by(_CHILDREN.c.kind, _CHILDREN.c.seq)
-)
+
+
+def _with_children(owner: sa.ColumnElement[str]) -> Hot:
+    """The patient ``owner`` names with its children — the read of nearly every request — in
+    one round trip: one row per child (the ``patients`` columns repeated beside kind, seq, t1,
+    t2, t3, enc, f1, f2), or one row with ``kind`` NULL for a patient without any."""
+    children = _child_rows(lambda mpi_id: mpi_id == owner).subquery("c")
+    return Hot(
+        sa.select(patients, *(c for c in children.c if c.name != "mpi_id"))
+        .select_from(patients.outerjoin(children, sa.true()))
+        .where(_c.mpi_id == owner)
+        .order_by(children.c.kind, children.c.seq)
+    )
+
+
+def _owner(of: sa.Select[Any]) -> sa.ScalarSelect[Any]:
+    """``of``'s first mpi_id; never correlated, though it reads a table the query reads."""
+    return of.limit(1).correlate(None).scalar_subquery()
+
+
+PATIENT_WITH_CHILDREN = _with_children(sa.bindparam("id"))
+#: An identifier lookup and the read of its owner in one round trip (read-only units of work,
+#: ``SqlPatientRepository``): by valid document, source identifier, EHC ID and archive number.
+OWNER = {
+    "document": BY_VALID_DOCUMENT,
+    "source": BY_SOURCE,
+    "ehc_id": BY_EHC_ID,
+    "archive_no": BY_ARCHIVE_NO,
+}
+OWNER_WITH_CHILDREN = {
+    by: _with_children(_owner(cast(sa.Select[Any], hot.statement))) for by, hot in OWNER.items()
+}
 
 #: Writes of every registration and update.  ``PATIENT_UPDATE`` sets the columns given and
 #: checks the version read (optimistic locking): ``of_mpi_id``, ``of_version``.

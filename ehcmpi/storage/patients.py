@@ -35,14 +35,14 @@ from ehcmpi.storage.patient_sql import (
     ACCOUNTS_OF,
     ACTIVE_PAGE,
     BY_ACCOUNT,
-    BY_ARCHIVE_NO,
-    BY_EHC_ID,
     BY_INVALID_DOCUMENT,
     BY_SOURCE,
     BY_VALID_DOCUMENT,
     CHILD_ROWS,
     CHILDREN_OF,
     MOVE_DOCUMENT,
+    OWNER,
+    OWNER_WITH_CHILDREN,
     PATIENT_ROWS,
     PATIENT_UPDATE,
     PATIENT_WITH_CHILDREN,
@@ -100,6 +100,9 @@ class SqlPatientRepository:
         self._conn = conn
         self._crypto = crypto
         self._linked = linked
+        # Rows of records read with the identifier that found them (``_find``), by mpi_id: only
+        # in read-only units of work, those given ``linked``, for the same reason.
+        self._joined: dict[str, Sequence[Any]] | None = None if linked is None else {}
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -107,8 +110,22 @@ class SqlPatientRepository:
         value = stmt.scalar(self._conn, params)
         return str(value) if value is not None else None
 
+    def _find(self, by: str, **params: Any) -> str | None:
+        """The mpi_id ``OWNER[by]`` finds.  A read-only unit of work reads the record and its
+        children in the same round trip, for the ``get`` that nearly always follows (an
+        identifier lookup: 2 round trips → 1)."""
+        if self._joined is None:
+            return self._scalar(OWNER[by], **params)
+        joined = OWNER_WITH_CHILDREN[by].rows(self._conn, params)
+        if not joined:
+            return None
+        mpi_id = str(joined[0].mpi_id)
+        self._joined[mpi_id] = joined
+        return mpi_id
+
     def find_by_document(self, doc_type: str, number: str) -> str | None:
-        return self.owners([(doc_type, number)], [])[0]
+        bidx = self._crypto.blind_index(document_kind(doc_type), number)
+        return self._find("document", bidx=bidx)
 
     def owners(
         self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
@@ -126,13 +143,13 @@ class SqlPatientRepository:
         return [str(row[0]) for row in self._conn.execute(BY_INVALID_DOCUMENT, {"bidx": bidx})]
 
     def find_by_source(self, identifier: SourceIdentifier) -> str | None:
-        return self.owners([], [identifier])[0]
+        return self._find("source", system=identifier.system, value=identifier.value)
 
     def find_by_ehc_id(self, ehc_id: str) -> str | None:
-        return self._scalar(BY_EHC_ID, value=ehc_id)
+        return self._find("ehc_id", value=ehc_id)
 
     def find_by_archive_no(self, archive_no: str) -> str | None:
-        return self._scalar(BY_ARCHIVE_NO, value=archive_no)
+        return self._find("archive_no", value=archive_no)
 
     def get(self, mpi_id: str) -> PatientRecord | None:
         found = self._load([mpi_id])
@@ -199,8 +216,10 @@ class SqlPatientRepository:
     # --- loading -------------------------------------------------------------------------
 
     def _load(self, ids: Sequence[str]) -> list[PatientRecord]:
-        if len(ids) == 1:  # the read of nearly every request: one statement
-            joined = PATIENT_WITH_CHILDREN.rows(self._conn, {"id": ids[0]})
+        if len(ids) == 1:  # the read of nearly every request: one statement, or none
+            joined = self._joined.get(ids[0]) if self._joined is not None else None
+            if joined is None:
+                joined = PATIENT_WITH_CHILDREN.rows(self._conn, {"id": ids[0]})
             children: dict[str, list[Any]] = defaultdict(list)
             for row in joined:
                 if row.kind is not None:

@@ -7,6 +7,7 @@ batch answer each in order."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Engine
 from ehcmpi.core.links import SourceRecord
 from ehcmpi.core.model import AuditEntry, Demographics, IdentityDocument, PatientRecord
 from ehcmpi.crypto.ports import CryptoProvider
-from ehcmpi.storage import migrate
+from ehcmpi.storage import migrate, wire
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.tables import audit_log, match_keys, patients
 from ehcmpi.storage.uow import SqlUnitOfWork
@@ -117,6 +118,61 @@ def test_the_owners_of_several_identifiers_come_back_one_per_identifier_in_order
         asked = [("01", ZHANG_WEI_ID), ("01", "110105194912310011")]
         assert u.patients.owners(asked, [his("H-2"), his("H-1")]) == [A, None, None, A]
         assert u.patients.owners([], []) == []
+
+
+def _statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What reaches the database from now on: ``Hot`` batches (PostgreSQL) and SQLAlchemy
+    statements (both backends), one entry per round trip."""
+    sent: list[str] = []
+    send = wire.Batch.send
+
+    def counting(batch: wire.Batch, commands: Any) -> Any:
+        sent.append("batch")
+        return send(batch, commands)
+
+    monkeypatch.setattr(wire.Batch, "send", counting)
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    return sent
+
+
+def test_a_read_only_lookup_reads_the_record_with_the_identifier_that_finds_it(
+    uow: UowMaker, engine: Engine, crypto: CryptoProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An identifier lookup in a read-only unit of work is one statement, the lookup and the
+    record together; a writing unit of work asks for the record afresh (its writes)."""
+    zhang = IdentityDocument("01", ZHANG_WEI_ID, primary=True)
+    record = PatientRecord(
+        A,
+        Demographics(name="张伟", phones=("13812345678",)),
+        ehc_id="E" * 64,
+        archive_no="TMP-1",
+        documents=(zhang,),
+        source_ids=(his("H-1"),),
+    )
+    with uow() as u:
+        assert u.patients.insert(record)
+        u.commit()
+    with uow() as u:
+        stored = u.patients.get(A)
+    sent = _statements(engine, monkeypatch)
+    with SqlUnitOfWork(engine, crypto) as r:  # read-only
+        for find in (
+            lambda: r.patients.find_by_document("01", ZHANG_WEI_ID),
+            lambda: r.patients.find_by_source(his("H-1")),
+            lambda: r.patients.find_by_ehc_id("E" * 64),
+            lambda: r.patients.find_by_archive_no("TMP-1"),
+        ):
+            sent.clear()
+            assert find() == A
+            assert r.patients.get(A) == stored
+            assert len(sent) == 1, sent
+        assert r.patients.find_by_document("01", "110105194912310011") is None
+        assert r.patients.find_by_source(his("H-2")) is None
+    with uow() as w:
+        assert w.patients.find_by_source(his("H-1")) == A
+        sent.clear()
+        assert w.patients.get(A) == stored
+        assert len(sent) == 1, sent
 
 
 def test_a_record_whose_source_identifier_is_held_is_not_inserted_and_nothing_is_written(
