@@ -118,8 +118,12 @@ def rows_together(
         return []
     if conn.dialect.name != "postgresql":
         return [list(conn.execute(hot.statement, dict(p)).all()) for hot, p in queries]
-    batch, results = _send(conn, [c for hot, p in queries for c in hot._commands(conn, [p])])
-    return [batch.rows(r, _row_class(column_names(r))._make) if r.nfields else [] for r in results]
+    commands = [c for hot, p in queries for c in hot._commands(conn, [p])]
+    batch, results = _send(conn, commands)
+    return [
+        batch.rows(r, _row_maker(stmt, r)) if r.nfields else []
+        for (stmt, _), r in zip(commands, results, strict=True)
+    ]
 
 
 def run_together(
@@ -159,6 +163,18 @@ def _send(conn: Connection, commands: list[Command]) -> tuple[Batch, list[Any]]:
     sent += commands
     batch = Batch(driver)
     return batch, batch.send(sent)[-len(commands) :]
+
+
+#: Named-tuple constructors by SQL text: a statement's columns never change, so its result's
+#: column names are read once (reading them costs as much as loading a row).
+_row_makers: dict[bytes, Any] = {}
+
+
+def _row_maker(stmt: Statement, result: Any) -> Any:
+    make = _row_makers.get(stmt.query)
+    if make is None:
+        make = _row_makers[stmt.query] = _row_class(column_names(result))._make
+    return make
 
 
 @lru_cache(maxsize=256)
