@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -69,6 +70,7 @@ def negotiate(request: Request) -> str | None:
     return _best(accept) if accept and accept.strip() else JSON
 
 
+@lru_cache(maxsize=256)  # a client sends the same Accept header with every request
 def _best(accept: str) -> str | None:
     best: tuple[float, str] | None = None
     for media_range in accept.split(","):
@@ -101,4 +103,18 @@ def reset_format(token: Token[str]) -> None:
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
+    """``[base]`` as the client addressed the server, from what Starlette's ``base_url``
+    reads (scheme, ``Host``, server address, root path), rendered once per combination."""
+    scope = request.scope
+    host = next((value for key, value in scope["headers"] if key == b"host"), None)
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    key = (scope.get("scheme"), host, scope.get("server"), root)
+    found = _BASES.get(key)
+    if found is None:
+        if len(_BASES) >= 256:  # bounded: the Host header is the client's to choose
+            _BASES.clear()
+        found = _BASES[key] = str(request.base_url).rstrip("/") + "/fhir"
+    return found
+
+
+_BASES: dict[tuple[Any, ...], str] = {}
