@@ -153,10 +153,6 @@ class LinkRepository(Protocol):
 
     def get_source(self, identifier: SourceIdentifier) -> SourceRecord | None: ...
 
-    def source_link(self, identifier: SourceIdentifier) -> tuple[str, LinkState] | None:
-        """Just the golden record and link state of ``get_source`` (nothing decrypted)."""
-        ...
-
     def sources_of(self, mpi_id: str) -> list[SourceRecord]: ...
 
     def linked_identifiers(self, mpi_id: str) -> list[tuple[SourceIdentifier, LinkState]]:

@@ -283,19 +283,21 @@ class PixManager:
                     f"{identifier.system}",
                 )
             targets = check_targets(target_systems, recognised)
-            link = uow.links.source_link(identifier)  # a hospital's id: owner and state at once
-            holder = link[0] if link else locate(uow, identifier.system, identifier.value)
+            # One round trip: the holder is read with the identifier that finds it, and a
+            # hospital id's link state comes with the record (``linked_identifiers``).
+            holder = locate(uow, identifier.system, identifier.value)
             patient = current_patient(uow, holder)
-            if patient is None:
+            if patient is None or holder is None:
                 raise PixError(
                     "unknown_id",
                     "患者标识不存在 (sourceIdentifier Patient Identifier not found): "
                     f"{identifier.value}",
                 )
             call.target = patient.mpi_id
-            if link is not None and link[1] is not LinkState.MATCH:
-                return CrossReferences(patient, [], found=False)  # not yet decided (RULES 10)
             queried = normalised(identifier.system, identifier.value)
+            state = dict(uow.links.linked_identifiers(holder)).get(SourceIdentifier(*queried))
+            if state is not None and state is not LinkState.MATCH:
+                return CrossReferences(patient, [], found=False)  # not yet decided (RULES 10)
             identifiers = [
                 i for i in restricted(published_identifiers(uow, patient), targets) if i != queried
             ]

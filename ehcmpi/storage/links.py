@@ -39,11 +39,6 @@ _s, _e, _m, _k = source_identifiers.c, link_events.c, match_decisions.c, match_k
 SOURCE = sa.select(source_identifiers).where(
     _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
 )
-SOURCE_LINK = Hot(
-    sa.select(_s.mpi_id, _s.link_state).where(
-        _s.system == sa.bindparam("system"), _s.value == sa.bindparam("value")
-    )
-)
 LINKED_IDS = Hot(
     sa.select(_s.system, _s.value, _s.link_state)
     .where(_s.mpi_id == sa.bindparam("mpi_id"))
@@ -133,11 +128,6 @@ class SqlLinkRepository(SqlReviewRepository):
     def sources_of(self, mpi_id: str) -> list[SourceRecord]:
         rows = self._conn.execute(SOURCES_OF, {"mpi_id": mpi_id})
         return [self._source_record(row) for row in rows]
-
-    def source_link(self, identifier: SourceIdentifier) -> tuple[str, LinkState] | None:
-        params = {"system": identifier.system, "value": identifier.value}
-        rows = SOURCE_LINK.rows(self._conn, params)
-        return (str(rows[0].mpi_id), LinkState(rows[0].link_state)) if rows else None
 
     def linked_identifiers(self, mpi_id: str) -> list[tuple[SourceIdentifier, LinkState]]:
         """The source identifiers of a golden record and their link states, nothing decrypted
