@@ -108,7 +108,8 @@ def base_url(request: Request) -> str:
     scope = request.scope
     host = next((value for key, value in scope["headers"] if key == b"host"), None)
     root = scope.get("app_root_path", scope.get("root_path", ""))
-    key = (scope.get("scheme"), host, scope.get("server"), root)
+    server = scope.get("server")  # a tuple from uvicorn, a list from some servers
+    key = (scope.get("scheme"), host, tuple(server) if server else None, root)
     found = _BASES.get(key)
     if found is None:
         if len(_BASES) >= 256:  # bounded: the Host header is the client's to choose

@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from fhirpy import SyncFHIRClient
+from starlette.requests import Request
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.model import Actor
 from ehcmpi.fhir.patient_search import SUPPORTED
+from ehcmpi.fhir.responses import base_url
 from tests.fhir.support import (
     ARCHIVE_NUMBER_SYSTEM,
     EHC_ID_SYSTEM,
@@ -479,3 +481,26 @@ def test_every_parameter_the_capability_statement_lists_is_searchable(
         if value:  # Beijing has no state nor country here
             params = {name: value, "family": "张"} if name != "family" else {name: value}
             assert found(http, people, params) == {"zhang_wei"}, name
+
+
+def test_bundle_links_name_the_host_each_client_addressed(
+    http: httpx.Client, people: dict[str, dict[str, Any]]
+) -> None:
+    """Behind a proxy or under another DNS name the links follow the ``Host`` header, request by
+    request (``[base]`` is rendered once per combination, never reused for another host)."""
+    params = {"identifier": f"{ID_CARD_SYSTEM}|{ID_NUMBER['li_na']}"}
+    for host in ("empi.hospital.example", "10.0.0.7:8080", "empi.hospital.example"):
+        response = http.get("/Patient", params=params, headers={"Host": host})
+        bundle = response.json()
+        assert response.status_code == 200, bundle
+        assert bundle["link"][0]["url"].startswith(f"http://{host}/fhir/Patient?"), bundle
+        assert (
+            bundle["entry"][0]["fullUrl"] == f"http://{host}/fhir/Patient/{people['li_na']['id']}"
+        )
+
+
+def test_base_url_takes_the_server_address_as_a_list_too() -> None:
+    """Some ASGI servers give ``scope["server"]`` as a list (Starlette's test client does)."""
+    scope = {"type": "http", "scheme": "http", "server": ["10.0.0.7", 8080], "root_path": "",
+             "path": "/fhir/Patient", "query_string": b"", "headers": []}  # fmt: skip
+    assert base_url(Request(scope)) == "http://10.0.0.7:8080/fhir"
