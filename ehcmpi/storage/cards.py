@@ -40,8 +40,8 @@ from ehcmpi.core.card_types import (
 from ehcmpi.core.model import EhcAccount, EhcAccountStatus, EhcCardKind
 from ehcmpi.storage.card_tables import ehc_account_events, qr_records, qr_uses, reader_terminals
 from ehcmpi.storage.engine import write_options
-from ehcmpi.storage.patients import _aware
 from ehcmpi.storage.records import account_from_row
+from ehcmpi.storage.rows import aware
 from ehcmpi.storage.tables import Timestamp, ehc_accounts
 
 _a, _e, _r, _u = ehc_accounts.c, ehc_account_events.c, qr_records.c, qr_uses.c
@@ -90,7 +90,7 @@ class SqlCardRepository:
                 EhcCardKind(row.kind),
                 row.reason,
                 row.actor,
-                _aware(row.at),
+                aware(row.at),
             )
             for row in self._conn.execute(stmt)
         ]
@@ -177,7 +177,7 @@ class SqlQrRecordRepository:
             stmt = stmt.where(_r.outcome != OK)
         return [
             QrRecord(
-                at=_aware(row.at),
+                at=aware(row.at),
                 event=QrEvent(row.event),
                 outcome=row.outcome,
                 channel=row.channel,
@@ -293,7 +293,7 @@ def _lookup(row: Sequence[Any], counted: bool | None) -> QrLookup:
     if ehc_id is not None:
         account = EhcAccount(
             ehc_id, mpi_id, doc_type, EhcAccountStatus(status), EhcCardKind(kind),
-            _aware(issued_at),
+            aware(issued_at),
         )  # fmt: skip
     return QrLookup(DeviceStatus(terminal) if terminal else None, account, counted)
 

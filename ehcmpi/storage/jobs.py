@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ehcmpi.core.links import JobRun, JobSchedule
-from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
+from ehcmpi.storage.rows import aware, insert_ignoring_conflicts
 from ehcmpi.storage.tables import job_leases, job_runs, job_schedules
 
 _j, _l, _r = job_schedules.c, job_leases.c, job_runs.c
@@ -62,7 +62,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 def _opt_aware(value: dt.datetime | None) -> dt.datetime | None:
-    return _aware(value) if value is not None else None
+    return aware(value) if value is not None else None
 
 
 class SqlJobRepository:
@@ -151,7 +151,7 @@ class SqlJobRepository:
                 id=r.id,
                 job=r.job,
                 holder=r.holder,
-                started_at=_aware(r.started_at),
+                started_at=aware(r.started_at),
                 finished_at=_opt_aware(r.finished_at),
                 status=r.status,
                 examined=r.examined,

@@ -27,8 +27,9 @@ from ehcmpi.core.links import (
 from ehcmpi.core.model import Demographics, IdentityDocument, SourceIdentifier
 from ehcmpi.storage import codec
 from ehcmpi.storage.driver import Hot
-from ehcmpi.storage.patients import LinkedIds, _aware, _now, insert_ignoring_conflicts
+from ehcmpi.storage.patients import LinkedIds
 from ehcmpi.storage.reviews import SqlReviewRepository, aware_or_none, source_of
+from ehcmpi.storage.rows import aware, insert_ignoring_conflicts, now
 from ehcmpi.storage.tables import link_events, match_decisions, match_keys, source_identifiers
 
 SOURCE_CONTEXT = "source.record"
@@ -99,7 +100,7 @@ class SqlLinkRepository(SqlReviewRepository):
             "weight": source.weight,
             "decision_id": source.decision_id,
             "record_enc": self._record_enc(source),
-            "updated_at": source.updated_at or _now(),
+            "updated_at": source.updated_at or now(),
         }
 
     def _source_record(self, row: Any) -> SourceRecord:
@@ -141,7 +142,7 @@ class SqlLinkRepository(SqlReviewRepository):
         row = self._link_values(source) | {
             "system": source.identifier.system,
             "value": source.identifier.value,
-            "created_at": _now(),
+            "created_at": now(),
         }
         return insert_ignoring_conflicts(self._conn, source_identifiers, [row], "id") == 1
 
@@ -204,7 +205,7 @@ class SqlLinkRepository(SqlReviewRepository):
                 state=LinkState(r.state),
                 origin=LinkOrigin(r.origin),
                 actor=r.actor,
-                at=_aware(r.at),
+                at=aware(r.at),
                 reason=r.reason or "",
                 merge_id=r.merge_id,
             )
@@ -250,7 +251,7 @@ class SqlLinkRepository(SqlReviewRepository):
             rules_version=r.rules_version,
             reason=r.reason or "",
             actor=r.actor,
-            at=_aware(r.at),
+            at=aware(r.at),
             source=source_of(r.system, r.value),
         )
 

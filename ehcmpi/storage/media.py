@@ -17,7 +17,7 @@ from ehcmpi.core.media import MediaBinding
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage.card_tables import media_bindings
 from ehcmpi.storage.jobs import _utc
-from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
+from ehcmpi.storage.rows import aware, insert_ignoring_conflicts
 
 VALUE_CONTEXT = "medium.value"
 _m = media_bindings.c
@@ -42,10 +42,10 @@ class SqlMediaRepository:
             mpi_id=row.mpi_id,
             ehc_id=row.ehc_id,
             verified=bool(row.verified),
-            bound_at=_aware(row.bound_at),
+            bound_at=aware(row.bound_at),
             bound_by=row.bound_by,
             reason=row.reason,
-            ended_at=_aware(row.ended_at) if row.ended_at is not None else None,
+            ended_at=aware(row.ended_at) if row.ended_at is not None else None,
             ended_by=row.ended_by,
             end_reason=row.end_reason,
         )

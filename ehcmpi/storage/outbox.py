@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from ehcmpi.core.model import OutboxItem
 from ehcmpi.storage.jobs import _utc
-from ehcmpi.storage.patients import _aware
+from ehcmpi.storage.rows import aware
 from ehcmpi.storage.tables import outbox
 
 _o = outbox.c
@@ -44,7 +44,7 @@ class SqlOutboxRepository:
         if self._conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         items = [
-            OutboxItem(r.id, r.consumer, r.mpi_id, r.attempts, _aware(r.created_at))
+            OutboxItem(r.id, r.consumer, r.mpi_id, r.attempts, aware(r.created_at))
             for r in self._conn.execute(due)
         ]
         if items:

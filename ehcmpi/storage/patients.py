@@ -7,14 +7,12 @@ that must be unique use insert-on-conflict-do-nothing and report a lost race as 
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ehcmpi.core.links import LinkState
@@ -50,6 +48,7 @@ from ehcmpi.storage.patient_sql import (
     PHONES_INSERT,
     VERSION_INSERT,
 )
+from ehcmpi.storage.rows import aware, insert_ignoring, insert_ignoring_conflicts, now
 from ehcmpi.storage.search import ids_only, keyset, maiden_keys, name_keys, search_rows
 from ehcmpi.storage.tables import (
     account_numbers,
@@ -72,19 +71,6 @@ PREFIX_END = "\U0010ffff"
 
 def document_kind(doc_type: str) -> str:
     return f"document.{doc_type}"
-
-
-@functools.cache
-def _insert_ignoring(dialect: str, table: sa.Table, key: str) -> Hot:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return Hot(module.insert(table).on_conflict_do_nothing().returning(table.c[key]))
-
-
-def insert_ignoring_conflicts(
-    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], key: str
-) -> int:
-    """INSERT … ON CONFLICT DO NOTHING; the number of rows actually written."""
-    return _insert_ignoring(conn.dialect.name, table, key).run(conn, rows)
 
 
 #: Source identifiers and link states of the records a read-only unit of work loaded, by
@@ -258,8 +244,8 @@ class SqlPatientRepository:
             parent_id=row.parent_id,
             version=row.version,
             data_quality=codec.flags_from_json(row.data_quality),
-            created_at=_aware(row.created_at),
-            updated_at=_aware(row.updated_at),
+            created_at=aware(row.created_at),
+            updated_at=aware(row.updated_at),
             demographics=Demographics(
                 name=row.name,
                 name_pinyin=row.name_pinyin,
@@ -298,8 +284,8 @@ class SqlPatientRepository:
             "addresses": codec.addresses_to_json(d.addresses),
             "data_quality": codec.flags_to_json(p.data_quality),
             "version": p.version,
-            "created_at": p.created_at or _now(),
-            "updated_at": p.updated_at or _now(),
+            "created_at": p.created_at or now(),
+            "updated_at": p.updated_at or now(),
         }
 
     def _document_row(self, mpi_id: str, doc: IdentityDocument) -> dict[str, Any]:
@@ -311,7 +297,7 @@ class SqlPatientRepository:
             "valid": doc.valid,
             "reason": doc.reason,
             "is_primary": doc.primary,
-            "created_at": _now(),
+            "created_at": now(),
         }
 
     def _write_phones(self, mpi_id: str, phones: tuple[str, ...]) -> None:
@@ -337,8 +323,8 @@ class SqlPatientRepository:
         written = run_together(  # the record's identifiers, together: each must be new
             self._conn,
             [
-                (_insert_ignoring(dialect, patient_documents, "id"), docs),
-                (_insert_ignoring(dialect, source_identifiers, "id"), sids),
+                (insert_ignoring(dialect, patient_documents, "id"), docs),
+                (insert_ignoring(dialect, source_identifiers, "id"), sids),
             ],
         )
         if written != [len(docs), len(sids)]:
@@ -426,7 +412,7 @@ class SqlPatientRepository:
                 r.version,
                 r.action,
                 r.actor,
-                _aware(r.at),
+                aware(r.at),
                 codec.record_from_json(
                     self._crypto.decrypt_field(r.snapshot_enc, SNAPSHOT_CONTEXT).encode()
                 ),
@@ -436,13 +422,4 @@ class SqlPatientRepository:
 
 
 def _sid_row(mpi_id: str, sid: SourceIdentifier) -> dict[str, Any]:
-    return {"mpi_id": mpi_id, "system": sid.system, "value": sid.value, "created_at": _now()}
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes; every timestamp here is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return {"mpi_id": mpi_id, "system": sid.system, "value": sid.value, "created_at": now()}

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from ehcmpi.core.model import AuditEntry, EhcAccount, EhcAccountStatus, EhcCardKind
 from ehcmpi.storage.driver import Hot
-from ehcmpi.storage.patients import _aware, _insert_ignoring, insert_ignoring_conflicts
+from ehcmpi.storage.rows import aware, insert_ignoring, insert_ignoring_conflicts
 from ehcmpi.storage.tables import audit_log, ehc_accounts
 
 
@@ -32,7 +32,7 @@ def account_from_row(row: Any) -> EhcAccount:
         row.doc_type,
         EhcAccountStatus(row.status),
         EhcCardKind(row.kind),
-        _aware(row.issued_at),
+        aware(row.issued_at),
     )
 
 
@@ -47,7 +47,7 @@ class SqlEhcAccountRepository:
     def issue(self, account: EhcAccount) -> None:
         """``add`` for a caller that has already decided the account is new (registration:
         the patient row's unique EHC ID); sent with the transaction's next statement."""
-        _insert_ignoring(self._conn.dialect.name, ehc_accounts, "ehc_id").later(
+        insert_ignoring(self._conn.dialect.name, ehc_accounts, "ehc_id").later(
             self._conn, [account_row(account)]
         )
 
@@ -105,7 +105,7 @@ class SqlAuditRepository:
             stmt = stmt.where(audit_log.c.action == action)
         return [
             AuditEntry(
-                _aware(r.at),
+                aware(r.at),
                 r.actor,
                 r.channel,
                 r.action,

@@ -20,7 +20,7 @@ from ehcmpi.core.links import LinkState, MergeRecord, ReviewTask, TaskStatus
 from ehcmpi.core.model import SourceIdentifier
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
-from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
+from ehcmpi.storage.rows import aware, insert_ignoring_conflicts
 from ehcmpi.storage.tables import merges, review_tasks
 
 MERGE_DOCUMENTS_CONTEXT = "merge.documents"
@@ -60,7 +60,7 @@ def source_of(system: str | None, value: str | None) -> SourceIdentifier | None:
 
 
 def aware_or_none(value: dt.datetime | None) -> dt.datetime | None:
-    return _aware(value) if value is not None else None
+    return aware(value) if value is not None else None
 
 
 class SqlReviewRepository:
@@ -100,7 +100,7 @@ class SqlReviewRepository:
             decision_id=r.decision_id,
             weight=r.weight,
             status=TaskStatus(r.status),
-            created_at=_aware(r.created_at),
+            created_at=aware(r.created_at),
             source=source_of(r.system, r.value),
             resolution=LinkState(r.resolution) if r.resolution else None,
             resolved_by=r.resolved_by,
@@ -165,7 +165,7 @@ class SqlReviewRepository:
             documents=codec.pairs_from_json(documents),
             ehc_ids=codec.strings_from_json(r.ehc_ids),
             actor=r.actor,
-            at=_aware(r.at),
+            at=aware(r.at),
             reason=r.reason or "",
             reversed_at=aware_or_none(r.reversed_at),
         )

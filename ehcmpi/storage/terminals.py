@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from ehcmpi.core.card_types import ClientApp, DeviceStatus, ReaderTerminal, TerminalType
 from ehcmpi.storage.card_tables import client_apps, reader_terminals
-from ehcmpi.storage.patients import _aware, insert_ignoring_conflicts
+from ehcmpi.storage.rows import aware, insert_ignoring_conflicts
 
 _t, _a = reader_terminals.c, client_apps.c
 
@@ -39,8 +39,8 @@ def _terminal(row: Any) -> ReaderTerminal:
         type=TerminalType(row.type),
         location=row.location,
         status=DeviceStatus(row.status),
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
         updated_by=row.updated_by,
     )
 
@@ -50,8 +50,8 @@ def _app(row: Any) -> ClientApp:
         app_id=row.app_id,
         name=row.name,
         status=DeviceStatus(row.status),
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
         updated_by=row.updated_by,
     )
 
