@@ -7,6 +7,7 @@ batch answer each in order."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -120,8 +121,9 @@ def test_the_owners_of_several_identifiers_come_back_one_per_identifier_in_order
         assert u.patients.owners([], []) == []
 
 
-def _statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What reaches the database from now on: ``Hot`` batches (PostgreSQL) and SQLAlchemy
+@pytest.fixture
+def statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """What reaches the database during the test: ``Hot`` batches (PostgreSQL) and SQLAlchemy
     statements (both backends), one entry per round trip."""
     sent: list[str] = []
     send = wire.Batch.send
@@ -130,13 +132,17 @@ def _statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         sent.append("batch")
         return send(batch, commands)
 
+    def executing(*args: Any) -> None:
+        sent.append(args[2])
+
     monkeypatch.setattr(wire.Batch, "send", counting)
-    sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    return sent
+    sa.event.listen(engine, "before_cursor_execute", executing)
+    yield sent
+    sa.event.remove(engine, "before_cursor_execute", executing)
 
 
 def test_a_read_only_lookup_reads_the_record_with_the_identifier_that_finds_it(
-    uow: UowMaker, engine: Engine, crypto: CryptoProvider, monkeypatch: pytest.MonkeyPatch
+    uow: UowMaker, engine: Engine, crypto: CryptoProvider, statements: list[str]
 ) -> None:
     """An identifier lookup in a read-only unit of work is one statement, the lookup and the
     record together; a writing unit of work asks for the record afresh (its writes)."""
@@ -154,7 +160,6 @@ def test_a_read_only_lookup_reads_the_record_with_the_identifier_that_finds_it(
         u.commit()
     with uow() as u:
         stored = u.patients.get(A)
-    sent = _statements(engine, monkeypatch)
     with SqlUnitOfWork(engine, crypto) as r:  # read-only
         for find in (
             lambda: r.patients.find_by_document("01", ZHANG_WEI_ID),
@@ -162,17 +167,17 @@ def test_a_read_only_lookup_reads_the_record_with_the_identifier_that_finds_it(
             lambda: r.patients.find_by_ehc_id("E" * 64),
             lambda: r.patients.find_by_archive_no("TMP-1"),
         ):
-            sent.clear()
+            statements.clear()
             assert find() == A
             assert r.patients.get(A) == stored
-            assert len(sent) == 1, sent
+            assert len(statements) == 1, statements
         assert r.patients.find_by_document("01", "110105194912310011") is None
         assert r.patients.find_by_source(his("H-2")) is None
     with uow() as w:
         assert w.patients.find_by_source(his("H-1")) == A
-        sent.clear()
+        statements.clear()
         assert w.patients.get(A) == stored
-        assert len(sent) == 1, sent
+        assert len(statements) == 1, statements
 
 
 def test_a_record_whose_source_identifier_is_held_is_not_inserted_and_nothing_is_written(
