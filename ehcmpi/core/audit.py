@@ -28,10 +28,12 @@ UnitOfWorkSource = Callable[..., UnitOfWork]
 
 @dataclass(slots=True)
 class AuditCall:
-    """Filled in by the audited code: the record it touched and a short detail."""
+    """Filled in by the audited code: the record it touched, a short detail, and the refusal
+    it answered without raising (one of several calls answered together)."""
 
     target: str | None = None
     detail: str | None = None
+    error: DomainError | None = None
 
 
 class AuditLog:
@@ -72,7 +74,9 @@ class AuditLog:
         outcome = "failure"
         try:
             yield call
-            outcome = "success"
+            outcome = f"error:{call.error.code}" if call.error else "success"
+            if call.error:
+                call.detail = call.detail or call.error.message
         except DomainError as exc:
             outcome = f"error:{exc.code}"
             call.detail = call.detail or exc.message

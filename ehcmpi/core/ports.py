@@ -47,6 +47,10 @@ class PatientRepository(Protocol):
         """Several records at once, in the order asked; unknown ids are left out."""
         ...
 
+    def get_each(self, mpi_ids: Sequence[str]) -> list[PatientRecord | None]:
+        """``get`` of each id (None for an unknown one), all in one round trip."""
+        ...
+
     def find_by_document(self, doc_type: str, number: str) -> str | None:
         """The mpi_id holding this valid document, if any."""
         ...

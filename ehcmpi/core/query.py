@@ -8,7 +8,8 @@ takes a name in Chinese characters or pinyin (prefix), birth date, gender and ph
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.errors import InvalidInputError, NotFoundError
@@ -52,12 +53,31 @@ class QueryService:
 
     def get(self, mpi_id: str, actor: Actor) -> PatientRecord:
         """One record by master-index ID; cancelled records are returned with their status."""
-        with self._audit.call(actor, "read") as call, self._uow() as uow:
-            call.target = mpi_id
-            patient = uow.patients.get(mpi_id.upper())
-            if patient is None:
-                raise NotFoundError(f"患者索引 {mpi_id} 不存在 (no such patient)")
-            return patient
+        (answer,) = self.get_each([(mpi_id, actor)])
+        if isinstance(answer, NotFoundError):
+            raise answer
+        return answer
+
+    def get_each(
+        self, requests: Sequence[tuple[str, Actor]]
+    ) -> list[PatientRecord | NotFoundError]:
+        """``get`` for several callers at once — their reads in one round trip, each call
+        audited as its own; an unknown ID answers ``NotFoundError`` in its place."""
+        with ExitStack() as stack:
+            calls = [stack.enter_context(self._audit.call(actor, "read")) for _, actor in requests]
+            for (mpi_id, _), call in zip(requests, calls, strict=True):
+                call.target = mpi_id
+            with self._uow() as uow:
+                found = uow.patients.get_each([mpi_id.upper() for mpi_id, _ in requests])
+            answers: list[PatientRecord | NotFoundError] = []
+            for (mpi_id, _), call, patient in zip(requests, calls, found, strict=True):
+                if patient is not None:
+                    answers.append(patient)
+                    continue
+                missing = NotFoundError(f"患者索引 {mpi_id} 不存在 (no such patient)")
+                call.error = missing
+                answers.append(missing)
+            return answers
 
     def find(self, system: str, value: str, actor: Actor) -> PatientRecord | None:
         """精准查询: the patient that an identifier names (active or cancelled)."""

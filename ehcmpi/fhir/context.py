@@ -6,11 +6,18 @@ from starlette.requests import Request
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.model import Actor
+from ehcmpi.fhir.read_batch import ReadBatch
 
 
 def container(request: Request) -> Container:
     wired: Container = request.app.state.container
     return wired
+
+
+def reads(request: Request) -> ReadBatch:
+    """This worker's batch of reads (``create_app`` makes one per application)."""
+    batch: ReadBatch = request.app.state.reads
+    return batch
 
 
 def actor(request: Request) -> Actor:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 
 from ehcmpi.core.model import PatientRecord, PatientStatus
 from ehcmpi.fhir.capability import Capability, Interaction
-from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.context import actor, reads
 from ehcmpi.fhir.hot import HotRoute
 from ehcmpi.fhir.ids import PATIENT_PATH
 from ehcmpi.fhir.outcome import FhirError
@@ -45,8 +45,8 @@ def gone(mpi_id: str) -> FhirError:
 async def read_patient(patient_id: str, request: Request) -> FhirResponse:
     """On the event loop: one indexed statement by primary key, shorter than the hand-off to
     a worker thread and back that a ``def`` endpoint costs (and that thread's fight with the
-    loop for the GIL)."""
-    patient = container(request).query.get(patient_id, actor(request))
+    loop for the GIL); reads arriving together share a round trip (``read_batch``)."""
+    patient = await reads(request).get(patient_id, actor(request))
     if patient.status is PatientStatus.CANCELLED:
         raise gone(patient_id)
     return FhirResponse(patient_resource(patient), headers=version_headers(patient))

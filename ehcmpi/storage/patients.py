@@ -182,6 +182,11 @@ class SqlPatientRepository:
         rows, total, first = search_rows(self._conn, phone_index, search, after, before, limit)
         return SearchRows(self._records(rows), total, first)
 
+    def get_each(self, mpi_ids: Sequence[str]) -> list[PatientRecord | None]:
+        """Each id's own primary-key read, sent together (several requests' reads at once)."""
+        queries = [(PATIENT_WITH_CHILDREN, {"id": mpi_id}) for mpi_id in mpi_ids]
+        return [self._joined_record(joined) for joined in rows_together(self._conn, queries)]
+
     def get_many(self, mpi_ids: Sequence[str]) -> list[PatientRecord]:
         """Several records in two queries, in the order asked (unknown ids left out)."""
         return self._load(list(dict.fromkeys(mpi_ids)))
@@ -206,15 +211,20 @@ class SqlPatientRepository:
             joined = self._joined.get(ids[0]) if self._joined is not None else None
             if joined is None:
                 joined = PATIENT_WITH_CHILDREN.rows(self._conn, {"id": ids[0]})
-            children: dict[str, list[Any]] = defaultdict(list)
-            for row in joined:
-                if row.kind is not None:
-                    children[row.kind].append(row)
-            return [self._record(joined[0], children)] if joined else []
+            found = self._joined_record(joined)
+            return [found] if found else []
         if not ids:
             return []
         rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, {"ids": list(ids)})}
         return self._records([rows[i] for i in ids if i in rows])
+
+    def _joined_record(self, joined: Sequence[Any]) -> PatientRecord | None:
+        """A record from its ``PATIENT_WITH_CHILDREN`` rows (none: no such patient)."""
+        children: dict[str, list[Any]] = defaultdict(list)
+        for row in joined:
+            if row.kind is not None:
+                children[row.kind].append(row)
+        return self._record(joined[0], children) if joined else None
 
     def _records(self, rows: Sequence[Any]) -> list[PatientRecord]:
         """Records from their ``patients`` rows, with documents, identifiers and phones."""

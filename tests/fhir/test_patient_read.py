@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from email.utils import parsedate_to_datetime
 
@@ -13,7 +14,15 @@ from fhirpy.base.resource import serialize
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.model import Actor
-from tests.fhir.support import FHIR_JSON, ZHANG_WEI_ID, chinese_patient, diagnostics, ehc_id
+from tests.fhir.support import (
+    FHIR_JSON,
+    ZHANG_WEI_ID,
+    chinese_patient,
+    citizen_id,
+    diagnostics,
+    ehc_id,
+    id_card,
+)
 
 ADMIN = Actor("admin", frozenset({"admin"}), "test")
 
@@ -91,3 +100,44 @@ def test_a_restored_patient_reads_again_with_a_new_version(
 
     assert response.status_code == 200
     assert response.headers["etag"] == 'W/"3"'
+
+
+def test_reads_sent_together_are_answered_each_with_its_own_patient_and_audit(
+    fhir_base: str, http: httpx.Client, container: Container
+) -> None:
+    """Reads that reach a worker together share a round trip (``fhir/read_batch.py``); each
+    still gets its own patient, its own 404 and its own call-audit entry."""
+    ids = [str(_create_numbered(http, n)["id"]) for n in range(3)]
+    unknown = "0" * 64
+    asked = [ids[k % 3] if k % 4 else unknown for k in range(24)]
+
+    async def read_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=fhir_base, timeout=10) as client:
+            return await asyncio.gather(*(client.get(f"/Patient/{i}") for i in asked))
+
+    answers = asyncio.run(read_all())
+
+    for mpi_id, response in zip(asked, answers, strict=True):
+        if mpi_id == unknown:
+            assert response.status_code == 404, response.text
+            assert response.json()["resourceType"] == "OperationOutcome"
+        else:
+            assert response.status_code == 200, response.text
+            assert response.json()["id"] == mpi_id
+    container.audit.flush()
+    with container.uow() as uow:
+        reads = uow.audit.recent(100, action="read")
+    assert sorted((e.target, e.outcome) for e in reads) == sorted(
+        (i, "error:not-found" if i == unknown else "success") for i in asked
+    )
+
+
+def _create_numbered(http: httpx.Client, n: int) -> dict[str, object]:
+    born = dt.date(1980 + n, 3, 1 + n)
+    resource = chinese_patient(
+        id_card(citizen_id(born, 11 + 2 * n)), name=("王芳", "李强", "赵敏")[n], birth_date=born,
+        phone=None,
+    )  # fmt: skip
+    response = http.post("/Patient", json=resource)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
