@@ -74,14 +74,14 @@ class AuditLog:
         outcome = "failure"
         try:
             yield call
-            outcome = f"error:{call.error.code}" if call.error else "success"
-            if call.error:
-                call.detail = call.detail or call.error.message
+            outcome = "success"
         except DomainError as exc:
-            outcome = f"error:{exc.code}"
-            call.detail = call.detail or exc.message
+            call.error = exc
             raise
         finally:
+            if call.error is not None:
+                outcome = f"error:{call.error.code}"
+                call.detail = call.detail or call.error.message
             self.record(
                 AuditEntry(
                     at=at,
