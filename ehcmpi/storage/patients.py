@@ -28,7 +28,7 @@ from ehcmpi.core.model import (
 from ehcmpi.core.search import PatientSearch, SearchRows
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import codec
-from ehcmpi.storage.driver import Hot, rows_together, run_together
+from ehcmpi.storage.driver import rows_together, run_together
 from ehcmpi.storage.patient_sql import (
     ACCOUNTS_OF,
     ACTIVE_PAGE,
@@ -92,16 +92,13 @@ class SqlPatientRepository:
 
     # --- lookups -------------------------------------------------------------------------
 
-    def _scalar(self, stmt: Hot, **params: Any) -> str | None:
-        value = stmt.scalar(self._conn, params)
-        return str(value) if value is not None else None
-
     def _find(self, by: str, **params: Any) -> str | None:
         """The mpi_id ``OWNER[by]`` finds.  A read-only unit of work reads the record and its
         children in the same round trip, for the ``get`` that nearly always follows (an
         identifier lookup: 2 round trips → 1)."""
         if self._joined is None:
-            return self._scalar(OWNER[by], **params)
+            value = OWNER[by].scalar(self._conn, params)
+            return str(value) if value is not None else None
         joined = OWNER_WITH_CHILDREN[by].rows(self._conn, params)
         if not joined:
             return None
@@ -183,9 +180,14 @@ class SqlPatientRepository:
         return SearchRows(self._records(rows), total, first)
 
     def get_each(self, mpi_ids: Sequence[str]) -> list[PatientRecord | None]:
-        """Each id's own primary-key read, sent together (several requests' reads at once)."""
-        queries = [(PATIENT_WITH_CHILDREN, {"id": mpi_id}) for mpi_id in mpi_ids]
-        return [self._joined_record(joined) for joined in rows_together(self._conn, queries)]
+        """Each id's own primary-key read, sent together (several requests' reads at once);
+        a record this unit of work already read with its identifier (``_find``) is not read
+        again."""
+        known = self._joined or {}
+        asked = [mpi_id for mpi_id in mpi_ids if mpi_id not in known]
+        queries = [(PATIENT_WITH_CHILDREN, {"id": mpi_id}) for mpi_id in asked]
+        read = dict(zip(asked, rows_together(self._conn, queries), strict=True))
+        return [self._joined_record(known.get(i) or read[i]) for i in mpi_ids]
 
     def get_many(self, mpi_ids: Sequence[str]) -> list[PatientRecord]:
         """Several records in two queries, in the order asked (unknown ids left out)."""
@@ -208,11 +210,7 @@ class SqlPatientRepository:
 
     def _load(self, ids: Sequence[str]) -> list[PatientRecord]:
         if len(ids) == 1:  # the read of nearly every request: one statement, or none
-            joined = self._joined.get(ids[0]) if self._joined is not None else None
-            if joined is None:
-                joined = PATIENT_WITH_CHILDREN.rows(self._conn, {"id": ids[0]})
-            found = self._joined_record(joined)
-            return [found] if found else []
+            return [found for found in self.get_each(ids) if found is not None]
         if not ids:
             return []
         rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, {"ids": list(ids)})}
