@@ -42,10 +42,10 @@ from ehcmpi.core.model import (
     Actor,
     AuditEntry,
     EhcAccount,
+    IdentifierKey,
     IdentityDocument,
     PatientRecord,
     PatientVersion,
-    SourceIdentifier,
 )
 from ehcmpi.core.registration import RegistrationService
 from ehcmpi.crypto.ports import CryptoProvider
@@ -79,16 +79,8 @@ class _CapturedPatients(SqlPatientRepository):
         self._rows = rows
         self._matcher = Matcher(load_rules())
 
-    def find_by_document(self, doc_type: str, number: str) -> str | None:
-        return None  # seeded numbers are unique by construction
-
-    def find_by_source(self, identifier: SourceIdentifier) -> str | None:
-        return None
-
-    def owners(
-        self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
-    ) -> list[str | None]:
-        return [None] * (len(documents) + len(sources))
+    def find_each(self, keys: Sequence[IdentifierKey]) -> list[str | None]:
+        return [None] * len(keys)  # seeded numbers are unique by construction
 
     def insert(self, patient: PatientRecord) -> bool:
         self._rows["patients"].append(self._patient_row(patient))

@@ -116,6 +116,26 @@ class SourceIdentifier:
     value: str
 
 
+class KeyKind(StrEnum):
+    """What an :class:`IdentifierKey` is looked up by."""
+
+    DOCUMENT = "document"  # a valid identity document; scope: its Appendix A type
+    SOURCE = "source"  # a hospital system's patient ID; scope: its system
+    EHC_ID = "ehc_id"
+    ARCHIVE_NO = "archive_no"
+    MPI_ID = "mpi_id"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierKey:
+    """An identifier as the patient repository finds its holder (§4.1.2 精准查询), the
+    value normalised (``core.query.identifier_key``)."""
+
+    kind: KeyKind
+    value: str
+    scope: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class EhcAccount:
     """The electronic health card account issued on registration (§4.2.2)."""

@@ -31,6 +31,7 @@ from ehcmpi.core.model import (
     AuditEntry,
     EhcAccount,
     FuzzyQuery,
+    IdentifierKey,
     IdentityDocument,
     OutboxItem,
     PatientRecord,
@@ -61,11 +62,10 @@ class PatientRepository(Protocol):
 
     def find_by_source(self, identifier: SourceIdentifier) -> str | None: ...
 
-    def owners(
-        self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
-    ) -> list[str | None]:
-        """``find_by_document`` of each (type, number), then ``find_by_source`` of each
-        identifier: one answer per item, in that order (asked together)."""
+    def find_each(self, keys: Sequence[IdentifierKey]) -> list[str | None]:
+        """The mpi_id holding each identifier (None: nobody), all asked in one round trip.
+        A read-only unit of work keeps the answers, and the records found, for the finders
+        and reads that follow (several requests' lookups asked together)."""
         ...
 
     def find_by_ehc_id(self, ehc_id: str) -> str | None: ...

@@ -13,7 +13,14 @@ from contextlib import ExitStack
 
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.errors import InvalidInputError, NotFoundError
-from ehcmpi.core.model import Actor, FuzzyQuery, PatientRecord, PatientVersion, SourceIdentifier
+from ehcmpi.core.model import (
+    Actor,
+    FuzzyQuery,
+    IdentifierKey,
+    KeyKind,
+    PatientRecord,
+    PatientVersion,
+)
 from ehcmpi.core.ports import UnitOfWork
 from ehcmpi.terminology.errors import UnknownCodeError
 from ehcmpi.terminology.systems import (
@@ -27,8 +34,9 @@ from ehcmpi.terminology.validators import check_document
 MAX_FUZZY_RESULTS = 200
 
 
-def resolve_identifier(uow: UnitOfWork, system: str, value: str) -> str | None:
-    """The mpi_id that ``system|value`` names, or None."""
+def identifier_key(system: str, value: str) -> IdentifierKey | None:
+    """What ``system|value`` is looked up by; None when it can name nobody (a document
+    number that fails its check, an unknown document type)."""
     value = value.strip()
     doc_type = document_type_for_system(system)
     if doc_type is not None:
@@ -36,14 +44,23 @@ def resolve_identifier(uow: UnitOfWork, system: str, value: str) -> str | None:
             check = check_document(doc_type, value)
         except UnknownCodeError:
             return None
-        return uow.patients.find_by_document(doc_type, check.number) if check.valid else None
-    if system == EHC_ID_SYSTEM:
-        return uow.patients.find_by_ehc_id(value.upper())
-    if system == MPI_ID_SYSTEM:
-        return value.upper() if uow.patients.get(value.upper()) else None
-    if system == ARCHIVE_NUMBER_SYSTEM:
-        return uow.patients.find_by_archive_no(value.upper())
-    return uow.patients.find_by_source(SourceIdentifier(system, value))
+        return IdentifierKey(KeyKind.DOCUMENT, check.number, doc_type) if check.valid else None
+    if system in _UPPER_CASE:
+        return IdentifierKey(_UPPER_CASE[system], value.upper())
+    return IdentifierKey(KeyKind.SOURCE, value, system)
+
+
+_UPPER_CASE = {
+    EHC_ID_SYSTEM: KeyKind.EHC_ID,
+    MPI_ID_SYSTEM: KeyKind.MPI_ID,
+    ARCHIVE_NUMBER_SYSTEM: KeyKind.ARCHIVE_NO,
+}
+
+
+def resolve_identifier(uow: UnitOfWork, system: str, value: str) -> str | None:
+    """The mpi_id that ``system|value`` names, or None."""
+    key = identifier_key(system, value)
+    return uow.patients.find_each([key])[0] if key is not None else None
 
 
 class QueryService:

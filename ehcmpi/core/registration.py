@@ -37,7 +37,9 @@ from ehcmpi.core.model import (
     Actor,
     Demographics,
     EhcAccount,
+    IdentifierKey,
     IdentityDocument,
+    KeyKind,
     PatientRecord,
     PatientStatus,
     PatientVersion,
@@ -198,8 +200,9 @@ class RegistrationService:
         labels = [f"证件 {d.doc_type}" for d in checked.valid] + [
             f"{s.system}|{s.value}" for s in request.source_ids
         ]
-        found = uow.patients.owners(
-            [(d.doc_type, d.number) for d in checked.valid], request.source_ids
+        found = uow.patients.find_each(
+            [IdentifierKey(KeyKind.DOCUMENT, d.number, d.doc_type) for d in checked.valid]
+            + [IdentifierKey(KeyKind.SOURCE, s.value, s.system) for s in request.source_ids]
         )
         for mpi_id, label in zip(found, labels, strict=True):
             if mpi_id:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from ehcmpi.core.model import PatientStatus
+from ehcmpi.core.model import KeyKind, PatientStatus
 from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.tables import (
     account_numbers,
@@ -56,6 +56,7 @@ ACCOUNTS_OF = (
 BY_ACCOUNT = sa.select(_a.mpi_id).where(_a.value == sa.bindparam("value")).distinct().limit(1000)
 BY_EHC_ID = Hot(sa.select(_c.mpi_id).where(_c.ehc_id == sa.bindparam("value")))
 BY_ARCHIVE_NO = Hot(sa.select(_c.mpi_id).where(_c.archive_no == sa.bindparam("value")))
+BY_MPI_ID = Hot(sa.select(_c.mpi_id).where(_c.mpi_id == sa.bindparam("value")))
 MOVE_DOCUMENT = (
     patient_documents.update()
     .where(
@@ -123,13 +124,14 @@ def _owner(of: sa.Select[Any]) -> sa.ScalarSelect[Any]:
 
 
 PATIENT_WITH_CHILDREN = _with_children(sa.bindparam("id"))
-#: An identifier lookup and the read of its owner in one round trip (read-only units of work,
-#: ``SqlPatientRepository``): by valid document, source identifier, EHC ID and archive number.
+#: The holder of an identifier (``SqlPatientRepository.find_each``), by ``KeyKind``; with
+#: children: the lookup and the read of its holder in one round trip (read-only units of work).
 OWNER = {
-    "document": BY_VALID_DOCUMENT,
-    "source": BY_SOURCE,
-    "ehc_id": BY_EHC_ID,
-    "archive_no": BY_ARCHIVE_NO,
+    KeyKind.DOCUMENT: BY_VALID_DOCUMENT,
+    KeyKind.SOURCE: BY_SOURCE,
+    KeyKind.EHC_ID: BY_EHC_ID,
+    KeyKind.ARCHIVE_NO: BY_ARCHIVE_NO,
+    KeyKind.MPI_ID: BY_MPI_ID,
 }
 OWNER_WITH_CHILDREN = {
     by: _with_children(_owner(cast(sa.Select[Any], hot.statement))) for by, hot in OWNER.items()

@@ -19,7 +19,9 @@ from ehcmpi.core.links import LinkState
 from ehcmpi.core.model import (
     Demographics,
     FuzzyQuery,
+    IdentifierKey,
     IdentityDocument,
+    KeyKind,
     PatientRecord,
     PatientStatus,
     PatientVersion,
@@ -34,8 +36,6 @@ from ehcmpi.storage.patient_sql import (
     ACTIVE_PAGE,
     BY_ACCOUNT,
     BY_INVALID_DOCUMENT,
-    BY_SOURCE,
-    BY_VALID_DOCUMENT,
     CHILD_ROWS,
     CHILDREN_OF,
     MOVE_DOCUMENT,
@@ -86,53 +86,54 @@ class SqlPatientRepository:
         self._conn = conn
         self._crypto = crypto
         self._linked = linked
-        # Rows of records read with the identifier that found them (``_find``), by mpi_id: only
-        # in read-only units of work, those given ``linked``, for the same reason.
+        # Rows of records read with the identifier that found them (``find_each``), by mpi_id,
+        # and the holder each identifier found: only in read-only units of work, those given
+        # ``linked``, for the same reason.
         self._joined: dict[str, Sequence[Any]] | None = None if linked is None else {}
+        self._found: dict[IdentifierKey, str | None] | None = None if linked is None else {}
 
     # --- lookups -------------------------------------------------------------------------
 
-    def _find(self, by: str, **params: Any) -> str | None:
-        """The mpi_id ``OWNER[by]`` finds.  A read-only unit of work reads the record and its
-        children in the same round trip, for the ``get`` that nearly always follows (an
-        identifier lookup: 2 round trips → 1)."""
-        if self._joined is None:
-            value = OWNER[by].scalar(self._conn, params)
-            return str(value) if value is not None else None
-        joined = OWNER_WITH_CHILDREN[by].rows(self._conn, params)
-        if not joined:
-            return None
-        mpi_id = str(joined[0].mpi_id)
-        self._joined[mpi_id] = joined
-        return mpi_id
+    def find_each(self, keys: Sequence[IdentifierKey]) -> list[str | None]:
+        """The holder of each identifier, asked together.  A read-only unit of work reads each
+        holder's record and children in the statement that finds it (``OWNER_WITH_CHILDREN``)
+        and keeps both, for the ``get`` that nearly always follows and for the same lookup
+        again: several requests' lookups are asked together, then answered one by one
+        (an identifier lookup: 1 round trip, or a share of one)."""
+        found = self._found if self._found is not None else {}
+        asked = [k for k in dict.fromkeys(keys) if k not in found]
+        finders = OWNER if self._joined is None else OWNER_WITH_CHILDREN
+        queries = [(finders[k.kind], self._finder_params(k)) for k in asked]
+        for key, rows in zip(asked, rows_together(self._conn, queries), strict=True):
+            mpi_id = str(rows[0].mpi_id) if rows else None
+            if mpi_id is not None and self._joined is not None:
+                self._joined[mpi_id] = rows
+            found[key] = mpi_id
+        return [found[k] for k in keys]
+
+    def _finder_params(self, key: IdentifierKey) -> dict[str, Any]:
+        if key.kind is KeyKind.DOCUMENT:
+            return {"bidx": self._crypto.blind_index(document_kind(key.scope), key.value)}
+        if key.kind is KeyKind.SOURCE:
+            return {"system": key.scope, "value": key.value}
+        return {"value": key.value}
 
     def find_by_document(self, doc_type: str, number: str) -> str | None:
-        bidx = self._crypto.blind_index(document_kind(doc_type), number)
-        return self._find("document", bidx=bidx)
-
-    def owners(
-        self, documents: Sequence[tuple[str, str]], sources: Sequence[SourceIdentifier]
-    ) -> list[str | None]:
-        """``find_by_document`` of each valid document, then ``find_by_source`` of each
-        source identifier, asked together."""
-        queries = [
-            (BY_VALID_DOCUMENT, {"bidx": self._crypto.blind_index(document_kind(t), n)})
-            for t, n in documents
-        ] + [(BY_SOURCE, {"system": s.system, "value": s.value}) for s in sources]
-        return [str(rows[0][0]) if rows else None for rows in rows_together(self._conn, queries)]
+        return self.find_each([IdentifierKey(KeyKind.DOCUMENT, number, doc_type)])[0]
 
     def holders_of_invalid_document(self, doc_type: str, number: str) -> list[str]:
         bidx = self._crypto.blind_index(document_kind(doc_type), number)
         return [str(row[0]) for row in self._conn.execute(BY_INVALID_DOCUMENT, {"bidx": bidx})]
 
     def find_by_source(self, identifier: SourceIdentifier) -> str | None:
-        return self._find("source", system=identifier.system, value=identifier.value)
+        key = IdentifierKey(KeyKind.SOURCE, identifier.value, identifier.system)
+        return self.find_each([key])[0]
 
     def find_by_ehc_id(self, ehc_id: str) -> str | None:
-        return self._find("ehc_id", value=ehc_id)
+        return self.find_each([IdentifierKey(KeyKind.EHC_ID, ehc_id)])[0]
 
     def find_by_archive_no(self, archive_no: str) -> str | None:
-        return self._find("archive_no", value=archive_no)
+        return self.find_each([IdentifierKey(KeyKind.ARCHIVE_NO, archive_no)])[0]
 
     def get(self, mpi_id: str) -> PatientRecord | None:
         found = self._load([mpi_id])
@@ -181,7 +182,7 @@ class SqlPatientRepository:
 
     def get_each(self, mpi_ids: Sequence[str]) -> list[PatientRecord | None]:
         """Each id's own primary-key read, sent together (several requests' reads at once);
-        a record this unit of work already read with its identifier (``_find``) is not read
+        a record this unit of work already read with its identifier (``find_each``) is not read
         again."""
         known = self._joined or {}
         asked = [mpi_id for mpi_id in mpi_ids if mpi_id not in known]

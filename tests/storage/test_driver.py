@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ehcmpi.core.links import SourceRecord
-from ehcmpi.core.model import AuditEntry, Demographics, IdentityDocument, PatientRecord
+from ehcmpi.core.model import (
+    AuditEntry,
+    Demographics,
+    IdentifierKey,
+    IdentityDocument,
+    KeyKind,
+    PatientRecord,
+)
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import migrate, wire
 from ehcmpi.storage.engine import create_database_engine
@@ -116,9 +123,9 @@ def test_the_owners_of_several_identifiers_come_back_one_per_identifier_in_order
                                                source_ids=(his("H-1"),)))  # fmt: skip
         u.commit()
     with uow() as u:
-        asked = [("01", ZHANG_WEI_ID), ("01", "110105194912310011")]
-        assert u.patients.owners(asked, [his("H-2"), his("H-1")]) == [A, None, None, A]
-        assert u.patients.owners([], []) == []
+        asked = [document(ZHANG_WEI_ID), document("110105194912310011"), source("H-2")]
+        assert u.patients.find_each([*asked, source("H-1")]) == [A, None, None, A]
+        assert u.patients.find_each([]) == []
 
 
 @pytest.fixture
@@ -180,6 +187,38 @@ def test_a_read_only_lookup_reads_the_record_with_the_identifier_that_finds_it(
         assert len(statements) == 1, statements
 
 
+def test_lookups_asked_together_are_one_statement_and_a_read_only_unit_remembers_them(
+    uow: UowMaker, engine: Engine, crypto: CryptoProvider, statements: list[str]
+) -> None:
+    """Several requests' identifier lookups (``PdqSupplier.query_each``) are asked in one
+    round trip; afterwards each request's own lookup and read of the record cost none.  A
+    writing unit of work remembers nothing: it asks again."""
+    zhang = IdentityDocument("01", ZHANG_WEI_ID, primary=True)
+    with uow() as u:
+        assert u.patients.insert(PatientRecord(A, Demographics(name="张伟"), documents=(zhang,),
+                                               source_ids=(his("H-1"),)))  # fmt: skip
+        assert u.patients.insert(PatientRecord(B, Demographics(name="李娜")))
+        u.commit()
+    with uow() as u:
+        stored = u.patients.get_many([A, B])
+    by_id = IdentifierKey(KeyKind.MPI_ID, B)
+    asked = [document(ZHANG_WEI_ID), source("H-1"), source("H-9"), by_id]
+    with SqlUnitOfWork(engine, crypto) as r:  # read-only
+        statements.clear()
+        assert r.patients.find_each(asked) == [A, A, None, B]
+        assert len(statements) == (1 if engine.dialect.name == "postgresql" else 4), statements
+        statements.clear()
+        assert r.patients.find_by_source(his("H-1")) == A
+        assert r.patients.find_by_source(his("H-9")) is None
+        assert r.patients.get_each([A, B]) == stored
+        assert statements == []
+    with uow() as w:
+        assert w.patients.find_each(asked) == [A, A, None, B]
+        statements.clear()
+        assert w.patients.find_by_source(his("H-1")) == A
+        assert len(statements) == 1, statements
+
+
 def test_a_record_whose_source_identifier_is_held_is_not_inserted_and_nothing_is_written(
     uow: UowMaker, engine: Engine
 ) -> None:
@@ -196,7 +235,15 @@ def test_a_record_whose_source_identifier_is_held_is_not_inserted_and_nothing_is
         assert not u.patients.insert(record)
     with uow() as u:
         assert u.patients.get(B) is None and u.patients.find_by_document("01", ZHANG_WEI_ID) is None
-        assert u.patients.owners([], [his("H-2"), his("H-1")]) == [None, A]
+        assert u.patients.find_each([source("H-2"), source("H-1")]) == [None, A]
+
+
+def document(number: str) -> IdentifierKey:
+    return IdentifierKey(KeyKind.DOCUMENT, number, "01")
+
+
+def source(value: str) -> IdentifierKey:
+    return IdentifierKey(KeyKind.SOURCE, value, his(value).system)
 
 
 def _held(value: str) -> SourceRecord:
