@@ -2,7 +2,7 @@
 
 The HL7 v2 adapter (ITI-21 ``QBP^Q22``, RULES 17–21) calls ``PdqSupplier.search`` with
 ``PdqCriteria``; the FHIR adapter (PDQm ITI-78 ``GET /Patient?…``, RULES 27) calls
-``PdqSupplier.query`` with a ``core.search.PatientSearch``.  Both run ``_run``: one SQL
+``PdqSupplier.query`` with a ``core.search.PatientSearch``.  Both run ``_page``: one SQL
 statement per page (``storage.search``), the same criteria, domains and paging.
 
 - criteria (RULES 18, 27): ``core.search`` states what each field matches; every condition
@@ -15,28 +15,33 @@ statement per page (``storage.search``), the same criteria, domains and paging.
 - What Domains Returned (QPD-8, PDQm ``identifier=system|``; RULES 19, 27): a patient
   without an identifier in those domains is omitted (Case 2) and the published identifiers
   are restricted to them; an unknown domain is an error listing its ordinals (Case 3 / 4);
-- continuation (RULES 21; FHIR R4 http paging): the cursor is an opaque string that carries
-  the query and the master-index ID the page starts after (or ends before), so no server
-  keeps state (DESIGN.md: replicas behind a load balancer) and ``cancel`` (``QCN^J01``) has
-  nothing to release.  Keyset paging: a patient registered or merged between two increments
-  shifts no other, so each matching patient is returned exactly once.
+- continuation (RULES 21; FHIR R4 http paging): keyset paging from a stateless pointer
+  (``ihe.pdq_cursor``); a patient registered or merged between two increments shifts no
+  other, so each matching patient is returned exactly once;
+- queries answered together (``query_each``: the FHIR lookups that reach a worker in the same
+  turn of its loop) share a unit of work, and the identifiers they name are found in one
+  round trip; each is still its own audited call with its own answer or error.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import orjson
-
-from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.audit import AuditCall, AuditLog
 from ehcmpi.core.domains import DomainRegistry
-from ehcmpi.core.errors import InvalidInputError
-from ehcmpi.core.model import SYSTEM_ACTOR, Actor, PatientRecord, SourceIdentifier
+from ehcmpi.core.errors import DomainError
+from ehcmpi.core.model import (
+    SYSTEM_ACTOR,
+    Actor,
+    IdentifierKey,
+    PatientRecord,
+    SourceIdentifier,
+)
 from ehcmpi.core.ports import UnitOfWork
+from ehcmpi.core.query import identifier_key
 from ehcmpi.core.search import (
     Condition,
     DateRange,
@@ -56,12 +61,12 @@ from ehcmpi.ihe.identifiers import (
     recognised_systems,
     restricted,
 )
+from ehcmpi.ihe.pdq_cursor import Position, continued, encode
 from ehcmpi.ihe.results import CrossReferences, PdqCriteria, PdqPage, PixError
 from ehcmpi.terminology.systems import ARCHIVE_NUMBER_SYSTEM, EHC_ID_SYSTEM, MPI_ID_SYSTEM
 
 #: A query without a page size returns every match at once, up to this many.
 MAX_MATCHES = 1000
-CURSOR_VERSION = 2
 #: Identifiers that stay on a record merged away (the others move to the survivor).
 _STAYING = frozenset({MPI_ID_SYSTEM, ARCHIVE_NUMBER_SYSTEM, EHC_ID_SYSTEM})
 
@@ -89,11 +94,14 @@ class SearchPage:
 
 
 @dataclass(frozen=True, slots=True)
-class _Position:
-    """Where a page starts: after (or before) a master-index ID."""
+class PdqQuery:
+    """One caller's PDQ/PDQm query: ``PdqSupplier.query``'s arguments."""
 
-    key: str
-    before: bool = False
+    search: PatientSearch | None
+    target_systems: Sequence[str] | None = None
+    page_size: int | None = None
+    cursor: str | None = None
+    actor: Actor = SYSTEM_ACTOR
 
 
 class PdqSupplier:
@@ -122,7 +130,8 @@ class PdqSupplier:
         ``page_size`` None returns every match at once.
         """
         search = criteria_search(criteria) if criteria is not None else None
-        page = self._run(search, target_systems, page_size, cursor, actor, publish=True)
+        query = PdqQuery(search, target_systems, page_size, cursor, actor)
+        page = _raised(self._answer_each([query], publish=True)[0])
         published, accounts = page.published or [], page.accounts or []
         return PdqPage(
             patients=[
@@ -144,75 +153,108 @@ class PdqSupplier:
         actor: Actor = SYSTEM_ACTOR,
     ) -> SearchPage:
         """One page of a PDQm ITI-78 search (RULES 27); a cursor may page back as well."""
-        return self._run(search, target_systems, page_size, cursor, actor, publish=False)
+        return _raised(
+            self.query_each([PdqQuery(search, target_systems, page_size, cursor, actor)])[0]
+        )
+
+    def query_each(self, queries: Sequence[PdqQuery]) -> list[SearchPage | DomainError]:
+        """``query`` for several callers at once: the identifiers their searches name are
+        found in one round trip, each query is its own audited call, and a refused one
+        answers its error in its place."""
+        return self._answer_each(queries, publish=False)
 
     def cancel(self, cursor: str | None) -> None:
         """Cancel a query (``QCN^J01``, RULES 21): stateless, so there is nothing to release."""
 
-    def _run(
+    def _answer_each(
+        self, queries: Sequence[PdqQuery], *, publish: bool
+    ) -> list[SearchPage | DomainError]:
+        known = recognised_systems(self._domains)
+        every = [*sorted(known), ARCHIVE_NUMBER_SYSTEM]  # where an id without a system is
+        with ExitStack() as stack:
+            calls = [stack.enter_context(self._audit.call(q.actor, "pdq-query")) for q in queries]
+            uow = stack.enter_context(self._uow())
+            uow.patients.find_each([k for q in queries for k in _identifier_keys(q.search, every)])
+            answers: list[SearchPage | DomainError] = []
+            for query, call in zip(queries, calls, strict=True):
+                try:
+                    answers.append(self._page(uow, call, query, known, every, publish=publish))
+                except DomainError as exc:
+                    call.error = exc
+                    answers.append(exc)
+            return answers
+
+    def _page(
         self,
-        search: PatientSearch | None,
-        target_systems: Sequence[str] | None,
-        page_size: int | None,
-        cursor: str | None,
-        actor: Actor,
+        uow: UnitOfWork,
+        call: AuditCall,
+        query: PdqQuery,
+        known: frozenset[str],
+        every: Sequence[str],
         *,
         publish: bool,
     ) -> SearchPage:
-        at: _Position | None = None
+        search, target_systems, page_size, cursor = (
+            query.search, query.target_systems, query.page_size, query.cursor
+        )  # fmt: skip
+        at: Position | None = None
         if cursor is not None:
-            search, target_systems, page_size, at = _continued(
+            search, target_systems, page_size, at = continued(
                 cursor, search, target_systems, page_size
             )
         if search is None or (search.is_empty() and not target_systems):
             raise _invalid_query()  # the requested domains alone are a criterion too
         if page_size is not None and page_size < 1:
             raise PixError("invalid_query", "每页数量必须大于 0 (page size must be positive)")
-        with self._audit.call(actor, "pdq-query") as call, self._uow() as uow:
-            known = recognised_systems(self._domains)
-            targets = check_targets(target_systems, known)
-            rows = uow.patients.search_page(
-                _resolved(uow, search, targets, [*sorted(known), ARCHIVE_NUMBER_SYSTEM]),
-                after=at.key if at and not at.before else None,
-                before=at.key if at and at.before else None,
-                limit=(page_size or MAX_MATCHES) + 1,
+        targets = check_targets(target_systems, known)
+        rows = uow.patients.search_page(
+            _resolved(uow, search, targets, every),
+            after=at.key if at and not at.before else None,
+            before=at.key if at and at.before else None,
+            limit=(page_size or MAX_MATCHES) + 1,
+        )
+        call.detail = f"{rows.total} matches"
+        found, size = rows.patients, page_size or MAX_MATCHES
+        more = len(found) > size
+        if page_size is None and more:
+            raise PixError(
+                "too_many_matches",
+                f"匹配的患者超过 {MAX_MATCHES} 名，请增加查询条件 (too many matches; refine "
+                "the query)",
             )
-            call.detail = f"{rows.total} matches"
-            found, size = rows.patients, page_size or MAX_MATCHES
-            more = len(found) > size
-            if page_size is None and more:
-                raise PixError(
-                    "too_many_matches",
-                    f"匹配的患者超过 {MAX_MATCHES} 名，请增加查询条件 (too many matches; refine "
-                    "the query)",
-                )
-            backwards = at is not None and at.before
-            page = found[-size:] if backwards else found[:size]
-            first = rows.first_position + (len(found) - len(page) if backwards else 0)
+        backwards = at is not None and at.before
+        page = found[-size:] if backwards else found[:size]
+        first = rows.first_position + (len(found) - len(page) if backwards else 0)
 
-            def pointer(key: str, before: bool = False) -> str:
-                return _encode(search, targets, page_size, _Position(key, before))
+        def pointer(key: str, before: bool = False) -> str:
+            return encode(search, targets, page_size, Position(key, before))
 
-            return SearchPage(
-                patients=page,
-                total=rows.total,
-                targets=targets,
-                page_size=page_size,
-                cursor=cursor,
-                next_cursor=pointer(page[-1].mpi_id) if page and (more or backwards) else None,
-                previous_cursor=(
-                    pointer(page[0].mpi_id, True)
-                    if page and ((more and backwards) or (at and not at.before))
-                    else None
-                ),
-                remaining=rows.total - (first + len(page) - 1) if page else 0,
-                published=(
-                    [restricted(published_identifiers(uow, p), targets) for p in page]
-                    if publish
-                    else None
-                ),
-                accounts=_accounts(uow, page) if publish else None,
-            )
+        return SearchPage(
+            patients=page,
+            total=rows.total,
+            targets=targets,
+            page_size=page_size,
+            cursor=cursor,
+            next_cursor=pointer(page[-1].mpi_id) if page and (more or backwards) else None,
+            previous_cursor=(
+                pointer(page[0].mpi_id, True)
+                if page and ((more and backwards) or (at and not at.before))
+                else None
+            ),
+            remaining=rows.total - (first + len(page) - 1) if page else 0,
+            published=(
+                [restricted(published_identifiers(uow, p), targets) for p in page]
+                if publish
+                else None
+            ),
+            accounts=_accounts(uow, page) if publish else None,
+        )
+
+
+def _raised(answer: SearchPage | DomainError) -> SearchPage:
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
 
 
 # --- resolving a search ----------------------------------------------------------------------
@@ -246,18 +288,37 @@ def _resolved(
 def _holders(uow: UnitOfWork, values: Sequence[Value], every: Sequence[str]) -> set[str]:
     """The records the identifiers name, and the survivors of those merged away."""
     found: set[str] = set()
+    for system, value in _named(values, every):
+        holder = locate(uow, system, value)
+        if holder is None:
+            continue
+        found.add(holder)
+        if system in _STAYING:
+            survivor = current_patient(uow, holder)
+            if survivor is not None:
+                found.add(survivor.mpi_id)
+    return found
+
+
+def _named(values: Sequence[Value], every: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(system, value) of each identifier value: in its system, or in ``every`` without one."""
     for value in values:
         assert isinstance(value, IdentifierValue)
         for system in [value.system] if value.system is not None else every:
-            holder = locate(uow, system, value.value) if system else None
-            if holder is None:
-                continue
-            found.add(holder)
-            if system in _STAYING:
-                survivor = current_patient(uow, holder)
-                if survivor is not None:
-                    found.add(survivor.mpi_id)
-    return found
+            if system:
+                yield system, value.value
+
+
+def _identifier_keys(search: PatientSearch | None, every: Sequence[str]) -> list[IdentifierKey]:
+    """What a search's identifiers are looked up by (``_holders``), to be asked together."""
+    conditions = search.conditions if search is not None else ()
+    keys = [
+        identifier_key(system, value)
+        for c in conditions
+        if c.field is Field.IDENTIFIER
+        for system, value in _named(c.any_of, every)
+    ]
+    return [k for k in keys if k is not None]
 
 
 def _account_holders(uow: UnitOfWork, values: Sequence[Value]) -> set[str]:
@@ -329,54 +390,3 @@ def _invalid_query() -> PixError:
         "least one criterion: identifier, name, birth date, gender, phone, address or mother's "
         "maiden name)",
     )
-
-
-# --- the continuation pointer ----------------------------------------------------------------
-
-
-def _encode(
-    search: PatientSearch,
-    targets: tuple[str, ...] | None,
-    page_size: int | None,
-    at: _Position,
-) -> str:
-    body = {
-        "v": CURSOR_VERSION, "q": search.to_plain(), "t": targets, "n": page_size,
-        "k": at.key, "b": at.before,
-    }  # fmt: skip
-    return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[PatientSearch, tuple[str, ...] | None, int | None, _Position]:
-    try:
-        body = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if body["v"] != CURSOR_VERSION:
-            raise ValueError("version")
-        search = PatientSearch.from_plain(body["q"])
-        targets = tuple(str(t) for t in body["t"]) if body["t"] is not None else None
-        size = int(body["n"]) if body["n"] is not None else None
-        return search, targets, size, _Position(str(body["k"]), bool(body["b"]))
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, InvalidInputError):
-        raise PixError(
-            "invalid_cursor", "无法识别的续查指针 (unreadable continuation pointer)"
-        ) from None
-
-
-def _continued(
-    cursor: str,
-    search: PatientSearch | None,
-    target_systems: Sequence[str] | None,
-    page_size: int | None,
-) -> tuple[PatientSearch, tuple[str, ...] | None, int | None, _Position]:
-    """The query a cursor continues; a resent query (HL7 DSC, a FHIR page link's
-    parameters) must be the same query."""
-    query, targets, size, at = _decode(cursor)
-    if search is not None and search != query:
-        raise PixError(
-            "invalid_cursor", "续查指针与查询条件不符 (the pointer belongs to another query)"
-        )
-    if target_systems and tuple(target_systems) != targets:
-        raise PixError(
-            "invalid_cursor", "续查指针与返回域不符 (the pointer belongs to other domains)"
-        )
-    return query, targets, page_size if page_size is not None else size, at

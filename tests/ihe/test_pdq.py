@@ -16,7 +16,8 @@ from ehcmpi.core.model import (
     RegistrationRequest,
     SourceIdentifier,
 )
-from ehcmpi.ihe.pdq import PdqSupplier
+from ehcmpi.core.search import Condition, Field, IdentifierValue, PatientSearch, Text, Value
+from ehcmpi.ihe.pdq import PdqQuery, PdqSupplier
 from ehcmpi.ihe.results import PdqCriteria, PdqPage, PixError
 from ehcmpi.terminology.systems import EHC_ID_SYSTEM, ID_CARD_SYSTEM, MPI_ID_SYSTEM
 from tests.core.support import (
@@ -260,3 +261,34 @@ def test_bad_queries_and_pointers(pdq: PdqSupplier, people: dict[str, str]) -> N
     with pytest.raises(PixError) as exc:
         pdq.search(PdqCriteria(family="张"), page_size=0)
     assert exc.value.kind == "invalid_query"
+
+
+def test_queries_answered_together_each_get_their_own_answer_and_audit_entry(
+    container: Container, pdq: PdqSupplier, people: dict[str, str]
+) -> None:
+    """``query_each`` (the FHIR lookups that reach a worker together): one answer per query
+    in order — a refused query its error in its place, spoiling no other — and one call-audit
+    entry each with its own outcome."""
+    by_id = [his("H-2"), lis("L-1"), his("nobody"), SourceIdentifier(ID_CARD_SYSTEM, LI_NA_ID)]
+    queries = [
+        PdqQuery(_by(Field.IDENTIFIER, IdentifierValue(s.system, s.value)), actor=CLERK)
+        for s in by_id
+    ]
+    queries.insert(2, PdqQuery(None, cursor="not-a-pointer", actor=CLERK))
+    queries.append(PdqQuery(_by(Field.FAMILY, Text("李")), actor=CLERK))
+
+    answers = pdq.query_each(queries)
+
+    found = [a.kind if isinstance(a, PixError) else {p.mpi_id for p in a.patients} for a in answers]
+    assert found == [
+        {people["zhang_wei_2"]}, {people["zhang_wei"]}, "invalid_cursor", set(),
+        {people["li_na"]}, {people["li_na"]},
+    ]  # fmt: skip
+    container.audit.flush()
+    with container.uow() as uow:
+        entries = uow.audit.recent(20, action="pdq-query")
+    assert sorted(e.outcome for e in entries) == ["error:invalid"] + ["success"] * 5
+
+
+def _by(field: Field, value: Value) -> PatientSearch:
+    return PatientSearch((Condition(field, (value,)),))
