@@ -64,8 +64,8 @@ from ehcmpi.fhir import (
 from ehcmpi.fhir.capability import Capability, merge
 from ehcmpi.fhir.hot import HotRoutes
 from ehcmpi.fhir.outcome import FhirError
-from ehcmpi.fhir.read_batch import ReadBatch
 from ehcmpi.fhir.responses import JSON, FhirResponse, negotiate, reset_format, use_format
+from ehcmpi.fhir.turn_batch import TurnBatch
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], Any]
@@ -193,7 +193,8 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
         lifespan=_lifespan,
     )
     app.state.container = container
-    app.state.reads = ReadBatch(container.query)
+    app.state.reads = TurnBatch(container.query.get_each)
+    app.state.lookups = TurnBatch(container.pdq.query_each)
     modules = (
         # The frequent ones first: routes are tried in order (ids.py keeps /Patient/{id} from
         # capturing an operation, so the order is free); every scan comes to $ehc-qr-verify.

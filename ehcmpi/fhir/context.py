@@ -5,8 +5,12 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from ehcmpi.bootstrap import Container
-from ehcmpi.core.model import Actor
-from ehcmpi.fhir.read_batch import ReadBatch
+from ehcmpi.core.model import Actor, PatientRecord
+from ehcmpi.fhir.turn_batch import TurnBatch
+from ehcmpi.ihe.pdq import PdqQuery, SearchPage
+
+Reads = TurnBatch[tuple[str, Actor], PatientRecord]
+Lookups = TurnBatch[PdqQuery, SearchPage]
 
 
 def container(request: Request) -> Container:
@@ -14,9 +18,15 @@ def container(request: Request) -> Container:
     return wired
 
 
-def reads(request: Request) -> ReadBatch:
-    """This worker's batch of reads (``create_app`` makes one per application)."""
-    batch: ReadBatch = request.app.state.reads
+def reads(request: Request) -> Reads:
+    """This worker's batch of reads by ID (``create_app`` makes one per application)."""
+    batch: Reads = request.app.state.reads
+    return batch
+
+
+def lookups(request: Request) -> Lookups:
+    """This worker's batch of exact lookups by identifier (one per application)."""
+    batch: Lookups = request.app.state.lookups
     return batch
 
 

@@ -61,6 +61,7 @@ class FhirError(Exception):
         *,
         expression: str | None = None,
         more: Sequence[tuple[str, str | None]] = (),
+        severity: str = "error",
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -68,9 +69,12 @@ class FhirError(Exception):
         self.message = message
         self.expression = expression
         self.more = tuple(more)
+        self.severity = severity
 
     def outcome(self) -> dict[str, Any]:
-        body = operation_outcome(self.code, self.message, expression=self.expression)
+        body = operation_outcome(
+            self.code, self.message, severity=self.severity, expression=self.expression
+        )
         for message, expression in self.more:
             extra = operation_outcome(self.code, message, expression=expression)
             body["issue"].extend(extra["issue"])

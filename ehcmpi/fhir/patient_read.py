@@ -45,8 +45,8 @@ def gone(mpi_id: str) -> FhirError:
 async def read_patient(patient_id: str, request: Request) -> FhirResponse:
     """On the event loop: one indexed statement by primary key, shorter than the hand-off to
     a worker thread and back that a ``def`` endpoint costs (and that thread's fight with the
-    loop for the GIL); reads arriving together share a round trip (``read_batch``)."""
-    patient = await reads(request).get(patient_id, actor(request))
+    loop for the GIL); reads arriving together share a round trip (``turn_batch``)."""
+    patient = await reads(request).ask((patient_id, actor(request)))
     if patient.status is PatientStatus.CANCELLED:
         raise gone(patient_id)
     return FhirResponse(patient_resource(patient), headers=version_headers(patient))

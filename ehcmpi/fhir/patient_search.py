@@ -29,16 +29,17 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from ehcmpi.core.errors import DomainError
 from ehcmpi.core.search import Field, IdentifierValue, PatientSearch
 from ehcmpi.fhir.capability import Capability, Interaction, SearchParam
-from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.context import actor, container, lookups
 from ehcmpi.fhir.hot import HotRoute
-from ehcmpi.fhir.outcome import FhirError, operation_outcome
+from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.patient_resource import patient_resource
 from ehcmpi.fhir.responses import FhirResponse, base_url
 from ehcmpi.fhir.search_params import MAX_COUNT, ParsedSearch, parse
 from ehcmpi.ihe.identifiers import recognised_systems
-from ehcmpi.ihe.pdq import SearchPage
+from ehcmpi.ihe.pdq import PdqQuery, SearchPage
 from ehcmpi.ihe.results import PixError
 from ehcmpi.terminology.systems import ARCHIVE_NUMBER_SYSTEM
 
@@ -108,10 +109,18 @@ def _exact_lookup(pairs: list[tuple[str, str]]) -> bool:
 
 @router.get("/Patient", summary="Search patients (PDQm ITI-78; 精准查询 / 模糊查询)")
 async def search_patients(request: Request) -> FhirResponse:
+    """An exact lookup is answered on the event loop, together with the others that arrive
+    in the same turn (``turn_batch``: their identifiers found in one round trip)."""
     pairs = request.query_params.multi_items()
-    if _exact_lookup(pairs):
-        return _search(request, pairs)
-    return await run_in_threadpool(_search, request, pairs)
+    if not _exact_lookup(pairs):
+        return await run_in_threadpool(_search, request, pairs)
+    parsed, query = _query(request, pairs)
+    answer: SearchPage | DomainError
+    try:
+        answer = await lookups(request).ask(query)
+    except DomainError as exc:
+        answer = exc
+    return _answer(request, parsed, answer)
 
 
 @router.post("/Patient/_search", summary="Search patients with a form body (PDQm ITI-78)")
@@ -131,27 +140,39 @@ HOT_ROUTES = (HotRoute("GET", "/Patient", search_patients),)
 
 
 def _search(request: Request, pairs: list[tuple[str, str]]) -> FhirResponse:
+    parsed, query = _query(request, pairs)
+    (answer,) = container(request).pdq.query_each([query])
+    return _answer(request, parsed, answer)
+
+
+def _query(request: Request, pairs: list[tuple[str, str]]) -> tuple[ParsedSearch, PdqQuery]:
+    """The search the parameters ask for (400 when unreadable, 404 for an unknown domain)."""
     parsed = parse(pairs, strict=_strict(request))
-    wired = container(request)
-    known = recognised_systems(wired.domains) | {ARCHIVE_NUMBER_SYSTEM}
+    known = recognised_systems(container(request).domains) | {ARCHIVE_NUMBER_SYSTEM}
     unknown = [s for s in _identifier_systems(parsed) if s not in known]
     if unknown:
-        return _domain_not_found(f"未知的标识域 (targetSystem not found): {', '.join(unknown)}")
+        raise _domain_not_found(f"未知的标识域 (targetSystem not found): {', '.join(unknown)}")
     search = PatientSearch(tuple(parsed.conditions))
-    try:
-        page = wired.pdq.query(
-            None if search.is_empty() and parsed.page else search,
-            parsed.targets or None,
-            parsed.count,
-            parsed.page,
-            actor=actor(request),
-        )
-    except PixError as exc:
-        if exc.kind == "unknown_target_domain":
-            return _domain_not_found(exc.message)
+    return parsed, PdqQuery(
+        None if search.is_empty() and parsed.page else search,
+        parsed.targets or None,
+        parsed.count,
+        parsed.page,
+        actor(request),
+    )
+
+
+def _answer(
+    request: Request, parsed: ParsedSearch, answer: SearchPage | DomainError
+) -> FhirResponse:
+    if isinstance(answer, PixError):
+        if answer.kind == "unknown_target_domain":
+            raise _domain_not_found(answer.message)
         where = "_page" if parsed.page else None
-        raise FhirError(400, "invalid", exc.message, expression=where) from None
-    return FhirResponse(_bundle(request, parsed, page))
+        raise FhirError(400, "invalid", answer.message, expression=where)
+    if isinstance(answer, DomainError):
+        raise answer
+    return FhirResponse(_bundle(request, parsed, answer))
 
 
 def _strict(request: Request) -> bool:
@@ -170,11 +191,9 @@ def _identifier_systems(parsed: ParsedSearch) -> list[str]:
     ]
 
 
-def _domain_not_found(message: str) -> FhirResponse:
+def _domain_not_found(message: str) -> FhirError:
     """PDQm Case 4 (2:3.78.4.1.3): 404, issue warning / not-found "targetSystem not found"."""
-    body = operation_outcome("not-found", message, severity="warning")
-    body["issue"][0]["expression"] = ["identifier"]
-    return FhirResponse(body, status_code=404)
+    return FhirError(404, "not-found", message, expression="identifier", severity="warning")
 
 
 # --- the Bundle ----------------------------------------------------------------------------

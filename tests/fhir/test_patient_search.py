@@ -3,6 +3,7 @@ guideline's 索引查询 (§4.1.2), over real HTTP with httpx and the fhirpy cli
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import urllib.parse
 from collections.abc import Sequence
@@ -173,6 +174,40 @@ def test_a_lower_case_x_finds_the_patient(http: httpx.Client) -> None:
     bundle = search(http, {"identifier": f"{ID_CARD_SYSTEM}|{number.lower()}"})
 
     assert [e["resource"]["id"] for e in bundle["entry"]] == [patient["id"]]
+
+
+def test_lookups_sent_together_are_answered_each_with_its_own_bundle_and_audit(
+    fhir_base: str, people: dict[str, dict[str, Any]], container: Container
+) -> None:
+    """Lookups by identifier that reach a worker together share a round trip
+    (``fhir/turn_batch.py``); each still gets its own Bundle — an unknown number an empty
+    one — and its own call-audit entry."""
+    unknown = citizen_id(dt.date(1961, 1, 1), 57)
+    asked = [
+        (ID_CARD_SYSTEM, ID_NUMBER["li_na"]), (HIS_SYSTEM, "H100"), (ID_CARD_SYSTEM, unknown),
+        (ID_CARD_SYSTEM, ID_NUMBER["zhan_ge"]), (HIS_SYSTEM, "H300"),
+    ] * 5  # fmt: skip
+    expected = {"H100": "zhang_wei", "H300": "schmidt", ID_NUMBER["li_na"]: "li_na"}
+    expected[ID_NUMBER["zhan_ge"]] = "zhan_ge"
+
+    async def look_up_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=fhir_base, timeout=10) as client:
+            return await asyncio.gather(
+                *(client.get("/Patient", params={"identifier": f"{s}|{v}"}) for s, v in asked)
+            )
+
+    answers = asyncio.run(look_up_all())
+
+    for (_, value), response in zip(asked, answers, strict=True):
+        assert response.status_code == 200, response.text
+        ids = [e["resource"]["id"] for e in response.json().get("entry", [])]
+        assert ids == ([people[expected[value]]["id"]] if value in expected else [])
+    container.audit.flush()
+    with container.uow() as uow:
+        lookups = uow.audit.recent(100, action="pdq-query")
+    assert sorted(e.detail or "" for e in lookups) == sorted(
+        "1 matches" if v in expected else "0 matches" for _, v in asked
+    )
 
 
 def test_identifiers_or_with_a_comma_and_and_when_repeated(
