@@ -136,8 +136,10 @@ def run_together(
             if not rows:
                 counts.append(0)
                 continue
-            result = conn.execute(hot.statement, [dict(r) for r in rows])
-            counts.append(len(result.all()) if result.returns_rows else int(result.rowcount))
+            if hot._returning:  # one row at a time: not every INSERT … RETURNING can batch
+                counts.append(sum(len(conn.execute(hot.statement, dict(r)).all()) for r in rows))
+                continue
+            counts.append(int(conn.execute(hot.statement, [dict(r) for r in rows]).rowcount))
         return counts
     commands = [hot._commands(conn, rows) if rows else [] for hot, rows in writes]
     if not any(commands):

@@ -48,7 +48,13 @@ from ehcmpi.storage.patient_sql import (
     PHONES_INSERT,
     VERSION_INSERT,
 )
-from ehcmpi.storage.rows import aware, insert_ignoring, insert_ignoring_conflicts, now
+from ehcmpi.storage.rows import (
+    aware,
+    insert_ignoring,
+    insert_ignoring_conflicts,
+    insert_ignoring_for_new,
+    now,
+)
 from ehcmpi.storage.search import ids_only, keyset, maiden_keys, name_keys, search_rows
 from ehcmpi.storage.tables import (
     account_numbers,
@@ -322,21 +328,18 @@ class SqlPatientRepository:
         PHONES_INSERT.later(self._conn, rows)
 
     def insert(self, patient: PatientRecord) -> bool:
-        if not insert_ignoring_conflicts(
-            self._conn, patients, [self._patient_row(patient)], "mpi_id"
-        ):
-            return False
+        """The record and its identifiers in one round trip; each must be new (a lost race:
+        False, and the caller rolls back)."""
+        dialect = self._conn.dialect.name
         docs = [self._document_row(patient.mpi_id, d) for d in patient.documents]
         sids = [_sid_row(patient.mpi_id, s) for s in patient.source_ids]
-        dialect = self._conn.dialect.name
-        written = run_together(  # the record's identifiers, together: each must be new
-            self._conn,
-            [
-                (insert_ignoring(dialect, patient_documents, "id"), docs),
-                (insert_ignoring(dialect, source_identifiers, "id"), sids),
-            ],
-        )
-        if written != [len(docs), len(sids)]:
+        writes = [(insert_ignoring(dialect, patients, "mpi_id"), [self._patient_row(patient)])]
+        writes += [
+            (insert_ignoring_for_new(dialect, table, tuple(rows[0])), rows)
+            for table, rows in ((patient_documents, docs), (source_identifiers, sids))
+            if rows
+        ]
+        if run_together(self._conn, writes) != [len(rows) for _, rows in writes]:
             return False
         self._write_phones(patient.mpi_id, patient.demographics.phones)
         return True

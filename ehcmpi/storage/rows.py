@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ehcmpi.storage.driver import Hot
+from ehcmpi.storage.tables import patients as owners
 
 
 @functools.cache
@@ -21,6 +22,21 @@ def insert_ignoring(dialect: str, table: sa.Table, key: str) -> Hot:
     """``INSERT … ON CONFLICT DO NOTHING RETURNING key`` on ``table`` for ``dialect``."""
     module = postgresql if dialect == "postgresql" else sqlite
     return Hot(module.insert(table).on_conflict_do_nothing().returning(table.c[key]))
+
+
+@functools.cache
+def insert_ignoring_for_new(dialect: str, table: sa.Table, columns: tuple[str, ...]) -> Hot:
+    """``insert_ignoring`` of a new patient's child rows (``columns``, ``mpi_id`` among them),
+    written only if the patient row exists: sent in the same round trip as the patient's own
+    insert-on-conflict, they are not written when that insert lost its race (and no
+    foreign-key error aborts the transaction).  Returns ``id``."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    params = {c: sa.bindparam(c, type_=table.c[c].type) for c in columns}
+    values = sa.select(*params.values()).where(
+        sa.exists().where(owners.c.mpi_id == params["mpi_id"])
+    )
+    insert = module.insert(table).from_select(list(columns), values)
+    return Hot(insert.on_conflict_do_nothing().returning(table.c.id))
 
 
 def insert_ignoring_conflicts(

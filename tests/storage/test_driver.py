@@ -238,6 +238,23 @@ def test_a_record_whose_source_identifier_is_held_is_not_inserted_and_nothing_is
         assert u.patients.find_each([source("H-2"), source("H-1")]) == [None, A]
 
 
+def test_a_record_that_loses_its_race_writes_none_of_its_identifiers(uow: UowMaker) -> None:
+    """The record and its identifiers go in one round trip; when the record itself is not
+    inserted (its EHC ID already issued to a concurrent registration), its documents and
+    source identifiers are not written either — no foreign-key error, just ``False``."""
+    with uow() as u:
+        assert u.patients.insert(PatientRecord(A, Demographics(name="张伟"), ehc_id="E" * 64))
+        u.commit()
+    zhang = IdentityDocument("01", ZHANG_WEI_ID, primary=True)
+    with uow() as u:
+        late = PatientRecord(B, Demographics(name="张伟"), ehc_id="E" * 64, documents=(zhang,),
+                             source_ids=(his("H-1"),))  # fmt: skip
+        assert not u.patients.insert(late)
+    with uow() as u:
+        assert u.patients.get(B) is None
+        assert u.patients.find_each([document(ZHANG_WEI_ID), source("H-1")]) == [None, None]
+
+
 def document(number: str) -> IdentifierKey:
     return IdentifierKey(KeyKind.DOCUMENT, number, "01")
 
