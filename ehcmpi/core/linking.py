@@ -25,7 +25,7 @@ from ehcmpi.core.links import (
     TaskStatus,
 )
 from ehcmpi.core.matching.convert import match_record
-from ehcmpi.core.matching.online import Candidate, Matcher
+from ehcmpi.core.matching.online import Candidate, CandidateSearch, Matcher
 from ehcmpi.core.matching.scoring import MatchOutcome, MatchResult
 from ehcmpi.core.model import (
     Actor,
@@ -57,16 +57,20 @@ class Linker:
         self._clock = clock
         self.notifier = notifier or Notifier((), clock)
 
-    def best(
-        self,
-        uow: UnitOfWork,
-        demographics: Demographics,
-        documents: Sequence[IdentityDocument],
-        subject: str | None = None,
-    ) -> Candidate | None:
-        """The best-scoring golden record for these data, whatever its outcome."""
-        record = match_record(subject or "incoming", demographics, documents)
-        found = self.matcher.candidates(uow, record, subject=subject)
+    def search(
+        self, demographics: Demographics, documents: Sequence[IdentityDocument]
+    ) -> CandidateSearch:
+        """What ``best`` will ask the key index for these data."""
+        return self.matcher.search(match_record("incoming", demographics, documents))
+
+    def expect(self, uow: UnitOfWork, search: CandidateSearch) -> None:
+        """``best(uow, search)`` may follow: its lookup can go with the next round trip."""
+        if search.capped:
+            uow.links.expect_candidates(search.capped)
+
+    def best(self, uow: UnitOfWork, search: CandidateSearch) -> Candidate | None:
+        """The best-scoring golden record for the data searched, whatever its outcome."""
+        found = self.matcher.candidates(uow, search)
         return found[0] if found else None
 
     def decide(

@@ -247,6 +247,11 @@ class LinkRepository(Protocol):
         """The same for keys with caps of their own, in one query."""
         ...
 
+    def expect_candidates(self, keys: Sequence[tuple[str, int]]) -> None:
+        """``candidates_capped(keys)`` will be asked soon: its read may share the unit of
+        work's next round trip (a hint; answers are the same either way)."""
+        ...
+
 
 class JobRepository(Protocol):
     """Schedules, the run lease and run records of scheduled jobs (§4.1.1 索引定时任务)."""

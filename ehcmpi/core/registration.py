@@ -130,12 +130,16 @@ class RegistrationService:
         self, request: RegistrationRequest, checked: CheckedDocuments, actor: Actor
     ) -> RegistrationResult:
         demographics = derived_demographics(request.demographics, checked.documents)
+        linker = self._linker
+        search = linker.search(demographics, checked.documents) if linker else None
         for _ in range(MAX_ATTEMPTS):
             with self._uow(write=True) as uow:
+                if linker and search:
+                    linker.expect(uow, search)  # with the owners' lookup: one round trip
                 owner = self._owner(uow, checked, request)
                 best = None
-                if owner is None and self._linker is not None:
-                    best = self._linker.best(uow, demographics, checked.documents)
+                if owner is None and linker and search:
+                    best = linker.best(uow, search)
                     matched = auto_link(best)
                     owner = matched.patient.mpi_id if matched else None
                 if owner is None:

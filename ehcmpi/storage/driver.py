@@ -23,6 +23,11 @@ than the statement.  So within a write transaction on PostgreSQL:
 - the first statement of a transaction travels with its ``BEGIN``, and several rows of one
   ``run`` travel together.
 
+A read can travel ahead too: :meth:`Hot.ahead` announces one that will be asked for soon (the
+matcher's candidates while registration looks up the owner of the documents); it goes with
+the transaction's next ``rows_together`` and the ``rows`` that asks for it later is answered
+from what came back, without a round trip.  Any write, commit or rollback forgets such reads.
+
 A queued statement that fails (it should not: such statements are plain inserts or
 ``ON CONFLICT DO NOTHING``) fails the statement or commit that sent it, and the unit of work
 rolls back as for any error: nothing of the transaction is written.  A rollback discards the
@@ -55,6 +60,9 @@ from ehcmpi.storage.wire import Batch, Command, Statement, begin, column_names, 
 
 #: Key in the DBAPI connection's ``info``: commands queued by ``Hot.later``, not yet sent.
 QUEUED = "ehcmpi.queued"
+#: Keys in ``info``: reads announced by ``Hot.ahead`` not yet sent, and their rows once read.
+AHEAD = "ehcmpi.ahead"
+FETCHED = "ehcmpi.fetched"
 
 
 class Hot:
@@ -96,6 +104,12 @@ class Hot:
         DELETE): the number of rows returned (with RETURNING) or else affected."""
         return run_together(conn, [(self, rows)])[0]
 
+    def ahead(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Send this read with the transaction's next ``rows_together`` (PostgreSQL; elsewhere
+        nothing): a ``rows`` of the same parameters afterwards costs no round trip."""
+        if conn.dialect.name == "postgresql":
+            conn.info.setdefault(AHEAD, []).append((self, params))
+
     def later(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write ``rows`` with the transaction's next statement or its commit (see above).
 
@@ -106,6 +120,7 @@ class Hot:
         if conn.dialect.name != "postgresql" or _driver(conn).autocommit:
             self.run(conn, rows)
             return
+        _forget_reads(conn)
         conn.info.setdefault(QUEUED, []).extend(self._commands(conn, rows))
 
 
@@ -118,12 +133,30 @@ def rows_together(
         return []
     if conn.dialect.name != "postgresql":
         return [list(conn.execute(hot.statement, dict(p)).all()) for hot, p in queries]
-    commands = [c for hot, p in queries for c in hot._commands(conn, [p])]
+    fetched: dict[Any, Sequence[Any]] = conn.info.get(FETCHED) or {}
+    keys = [_read_key(hot, p) for hot, p in queries]
+    if fetched and all(k in fetched for k in keys):
+        return [fetched.pop(k) for k in keys]
+    ahead: list[tuple[Hot, Mapping[str, Any]]] = conn.info.pop(AHEAD, None) or []
+    commands = [c for hot, p in [*ahead, *queries] for c in hot._commands(conn, [p])]
     batch, results = _send(conn, commands)
-    return [
+    rows: list[Sequence[Any]] = [
         batch.rows(r, _row_maker(stmt, r)) if r.nfields else []
         for (stmt, _), r in zip(commands, results, strict=True)
     ]
+    if ahead:
+        conn.info[FETCHED] = {_read_key(h, p): r for (h, p), r in zip(ahead, rows, strict=False)}
+    return rows[len(ahead) :]
+
+
+def _read_key(hot: Hot, params: Mapping[str, Any]) -> tuple[Hot, tuple[Any, ...]]:
+    return hot, tuple(sorted(params.items()))
+
+
+def _forget_reads(conn: Connection) -> None:
+    """Reads sent ahead are answered only until the transaction writes (or ends)."""
+    conn.info.pop(AHEAD, None)
+    conn.info.pop(FETCHED, None)
 
 
 def run_together(
@@ -141,6 +174,7 @@ def run_together(
                 continue
             counts.append(int(conn.execute(hot.statement, [dict(r) for r in rows]).rowcount))
         return counts
+    _forget_reads(conn)
     commands = [hot._commands(conn, rows) if rows else [] for hot, rows in writes]
     if not any(commands):
         return [0] * len(writes)
@@ -190,6 +224,7 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
 
 def flush(conn: Connection) -> None:
     """Send what ``Hot.later`` queued on ``conn`` (one round trip), if anything."""
+    _forget_reads(conn)
     queued: list[Command] | None = conn.info.pop(QUEUED, None)
     if queued:
         Batch(_driver(conn)).send(list(queued))
@@ -198,6 +233,7 @@ def flush(conn: Connection) -> None:
 def commit_with_queue(conn: Connection) -> None:
     """Send the queue and ``COMMIT`` in one round trip (SQLAlchemy's own commit then finds
     the transaction closed and sends nothing)."""
+    _forget_reads(conn)
     queued: list[Command] | None = conn.info.pop(QUEUED, None)
     if queued:
         driver = _driver(conn)
@@ -212,6 +248,7 @@ def commit_with_queue(conn: Connection) -> None:
 
 
 def discard_queue(conn: Connection) -> None:
+    _forget_reads(conn)
     conn.info.pop(QUEUED, None)
 
 
@@ -221,4 +258,9 @@ def queue_on(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", lambda conn, *_: flush(conn))
     event.listen(engine, "commit", commit_with_queue)
     event.listen(engine, "rollback", discard_queue)
-    event.listen(engine, "checkout", lambda _dbapi, record, _proxy: record.info.pop(QUEUED, None))
+    event.listen(engine, "checkout", lambda _dbapi, record, _proxy: _fresh(record.info))
+
+
+def _fresh(info: dict[str, Any]) -> None:
+    for key in (QUEUED, AHEAD, FETCHED):
+        info.pop(key, None)

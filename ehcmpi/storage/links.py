@@ -290,18 +290,32 @@ class SqlLinkRepository(SqlReviewRepository):
         matcher: each key contributes at most its cap of golden records; UNION makes them
         distinct.  The SQL text depends only on the number of keys and is built once.
         """
+        query = self._candidates_query(keys)
+        if query is None:
+            return []
+        rows = query[0].rows(self._conn, query[1])
+        return sorted(str(row[0]) for row in rows)
+
+    def expect_candidates(self, keys: Sequence[tuple[str, int]]) -> None:
+        """``candidates_capped(keys)`` follows: its read goes with the next one (``Hot.ahead``)."""
+        query = self._candidates_query(keys)
+        if query is not None:
+            query[0].ahead(self._conn, query[1])
+
+    def _candidates_query(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> tuple[Hot, dict[str, Any]] | None:
         caps: dict[bytes, int] = {}
         for key, cap in keys:
             if cap > 0:
                 bidx = self._crypto.blind_index(MATCH_KEY_KIND, key)
                 caps[bidx] = max(cap, caps.get(bidx, 0))
         if not caps:
-            return []
+            return None
         params: dict[str, Any] = {}
         for n, (bidx, cap) in enumerate(caps.items()):
             params[f"k{n}"], params[f"c{n}"] = bidx, cap
-        rows = _candidates_sql(len(caps)).rows(self._conn, params)
-        return sorted(str(row[0]) for row in rows)
+        return _candidates_sql(len(caps)), params
 
 
 @lru_cache(maxsize=64)

@@ -255,6 +255,34 @@ def test_a_record_that_loses_its_race_writes_none_of_its_identifiers(uow: UowMak
         assert u.patients.find_each([document(ZHANG_WEI_ID), source("H-1")]) == [None, None]
 
 
+def test_a_read_sent_ahead_shares_the_next_round_trip_until_the_transaction_writes(
+    uow: UowMaker, engine: Engine, statements: list[str]
+) -> None:
+    """Registration announces the matcher's candidate lookup (``expect_candidates``) before
+    it looks up the owners of the documents: on PostgreSQL both go in one round trip and the
+    candidates then cost none.  A write in between makes the lookup ask afresh; on SQLite the
+    hint changes nothing.  The answers are the same every way."""
+    with uow() as u:
+        assert u.patients.insert(PatientRecord(A, Demographics(name="张伟"),
+                                               source_ids=(his("H-1"),)))  # fmt: skip
+        u.links.replace_keys(A, ["name:zhangwei", "phone:138"], fresh=True)
+        u.commit()
+    capped = [("name:zhangwei", 5), ("phone:138", 5)]
+    together = engine.dialect.name == "postgresql"
+    with uow() as u:
+        u.links.expect_candidates(capped)
+        statements.clear()
+        assert u.patients.find_by_source(his("H-1")) == A
+        assert u.links.candidates_capped(capped) == [A]
+        assert len(statements) == (1 if together else 2), statements
+        u.links.expect_candidates(capped)
+        assert u.patients.find_by_source(his("H-9")) is None
+        u.links.replace_keys(A, ["name:other"], fresh=True)  # a write: the read ahead is forgotten
+        statements.clear()
+        assert u.links.candidates_capped(capped) == [A]
+        assert len(statements) == 1, statements
+
+
 def document(number: str) -> IdentifierKey:
     return IdentifierKey(KeyKind.DOCUMENT, number, "01")
 

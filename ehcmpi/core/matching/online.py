@@ -30,6 +30,15 @@ class Candidate:
         return self.result.outcome
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateSearch:
+    """What finding a record's candidates asks the key index: the record (its document facts
+    filled in) and each blocking key with its rule's cap."""
+
+    record: MatchRecord
+    capped: tuple[tuple[str, int], ...]
+
+
 class Matcher:
     """Scores records against stored golden records under one rule set."""
 
@@ -52,10 +61,20 @@ class Matcher:
         keys = self.keys(golden_match_record(patient)) if active else []
         uow.links.replace_keys(patient.mpi_id, keys, fresh=fresh)
 
+    def search(self, record: MatchRecord) -> CandidateSearch:
+        """The lookup ``candidates`` makes for ``record`` (computed once, asked maybe later)."""
+        record = with_document_facts(record)
+        capped = tuple(
+            (key, rule.cap)
+            for rule in self.rules.blocking
+            for key in record_keys(record, rule.name, rule.keys)
+        )
+        return CandidateSearch(record, capped)
+
     def candidates(
         self,
         uow: UnitOfWork,
-        record: MatchRecord,
+        record: MatchRecord | CandidateSearch,
         *,
         subject: str | None = None,
         exclude: Iterable[str] = (),
@@ -65,15 +84,11 @@ class Matcher:
         ``subject`` is the golden record ``record`` belongs to, if any: it is not its own
         candidate, nor is one an operator has said is a different person.
         """
-        record = with_document_facts(record)
-        capped = [
-            (key, rule.cap)
-            for rule in self.rules.blocking
-            for key in record_keys(record, rule.name, rule.keys)
-        ]
+        search = record if isinstance(record, CandidateSearch) else self.search(record)
+        capped = search.capped
         found = dict.fromkeys(uow.links.candidates_capped(capped)) if capped else {}
         skip = set(exclude) | ({subject} if subject else set())
-        features = self.scorer.features(record)
+        features = self.scorer.features(search.record)
         results = []
         for patient in uow.patients.get_many([m for m in found if m not in skip]):
             if patient.status is not PatientStatus.ACTIVE:
