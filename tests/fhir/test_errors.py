@@ -16,7 +16,7 @@ from ehcmpi.fhir.app import create_app
 from ehcmpi.settings import load_settings
 from ehcmpi.storage.engine import create_database_engine
 from tests.fhir.conftest import LiveServer
-from tests.fhir.support import FHIR_JSON, chinese_patient
+from tests.fhir.support import FHIR_JSON, MPI_ID_SYSTEM, chinese_patient
 
 
 def test_an_unknown_route_is_404_operation_outcome(http: httpx.Client) -> None:
@@ -49,8 +49,13 @@ def broken_server(tmp_path: pathlib.Path, key_file: pathlib.Path) -> Iterator[st
 def test_a_broken_database_is_a_500_without_internals(broken_server: str) -> None:
     created = httpx.post(f"{broken_server}/Patient", json=chinese_patient(), timeout=10)
     searched = httpx.get(f"{broken_server}/Patient", params={"name": "zhang"}, timeout=10)
+    # Answered on the event loop, in the turn's shared round trip (fhir/turn_batch.py).
+    looked_up = httpx.get(
+        f"{broken_server}/Patient", params={"identifier": f"{MPI_ID_SYSTEM}|{'A' * 64}"}, timeout=10
+    )
+    read = httpx.get(f"{broken_server}/Patient/{'A' * 64}", timeout=10)
 
-    for response in (created, searched):
+    for response in (created, searched, looked_up, read):
         assert response.status_code == 500
         assert response.json()["issue"][0]["code"] == "exception"
         for leak in ("Traceback", "sqlite", "OperationalError", "no such table", 'File "'):
