@@ -32,6 +32,12 @@ from ehcmpi.terminology.systems import (
 from ehcmpi.terminology.validators import check_document
 
 MAX_FUZZY_RESULTS = 200
+#: Identifiers the index issues itself, looked up upper-case.
+_UPPER_CASE = {
+    EHC_ID_SYSTEM: KeyKind.EHC_ID,
+    MPI_ID_SYSTEM: KeyKind.MPI_ID,
+    ARCHIVE_NUMBER_SYSTEM: KeyKind.ARCHIVE_NO,
+}
 
 
 def identifier_key(system: str, value: str) -> IdentifierKey | None:
@@ -48,13 +54,6 @@ def identifier_key(system: str, value: str) -> IdentifierKey | None:
     if system in _UPPER_CASE:
         return IdentifierKey(_UPPER_CASE[system], value.upper())
     return IdentifierKey(KeyKind.SOURCE, value, system)
-
-
-_UPPER_CASE = {
-    EHC_ID_SYSTEM: KeyKind.EHC_ID,
-    MPI_ID_SYSTEM: KeyKind.MPI_ID,
-    ARCHIVE_NUMBER_SYSTEM: KeyKind.ARCHIVE_NO,
-}
 
 
 def resolve_identifier(uow: UnitOfWork, system: str, value: str) -> str | None:

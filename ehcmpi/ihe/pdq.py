@@ -170,7 +170,7 @@ class PdqSupplier:
         self, queries: Sequence[PdqQuery], *, publish: bool
     ) -> list[SearchPage | DomainError]:
         known = recognised_systems(self._domains)
-        every = [*sorted(known), ARCHIVE_NUMBER_SYSTEM]  # where an id without a system is
+        every = [*sorted(known), ARCHIVE_NUMBER_SYSTEM]  # what an id without a system may be
         with ExitStack() as stack:
             calls = [stack.enter_context(self._audit.call(q.actor, "pdq-query")) for q in queries]
             uow = stack.enter_context(self._uow())

@@ -133,10 +133,11 @@ def rows_together(
         return []
     if conn.dialect.name != "postgresql":
         return [list(conn.execute(hot.statement, dict(p)).all()) for hot, p in queries]
-    fetched: dict[Any, Sequence[Any]] = conn.info.get(FETCHED) or {}
-    keys = [_read_key(hot, p) for hot, p in queries]
-    if fetched and all(k in fetched for k in keys):
-        return [fetched.pop(k) for k in keys]
+    fetched: dict[Any, Sequence[Any]] | None = conn.info.get(FETCHED)
+    if fetched:
+        keys = [_read_key(hot, p) for hot, p in queries]
+        if all(k in fetched for k in keys):
+            return [fetched.pop(k) for k in keys]
     ahead: list[tuple[Hot, Mapping[str, Any]]] = conn.info.pop(AHEAD, None) or []
     commands = [c for hot, p in [*ahead, *queries] for c in hot._commands(conn, [p])]
     batch, results = _send(conn, commands)
