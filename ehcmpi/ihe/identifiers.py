@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 
 from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.links import LinkState
-from ehcmpi.core.model import PatientRecord, PatientStatus
+from ehcmpi.core.model import IdentifierKey, PatientRecord, PatientStatus
 from ehcmpi.core.ports import UnitOfWork
-from ehcmpi.core.query import resolve_identifier
+from ehcmpi.core.query import identifier_key
 from ehcmpi.ihe.results import PixError
 from ehcmpi.terminology.document_types import DOCUMENT_TYPES
 from ehcmpi.terminology.errors import UnknownCodeError
@@ -80,7 +80,13 @@ def locate(uow: UnitOfWork, system: str, value: str) -> str | None:
     An EHC ID whose record was merged away is no longer on any record, but its account
     followed the person (guideline §4.1.1): it still names them.
     """
-    found = resolve_identifier(uow, system, value)
+    return locate_key(uow, system, value, identifier_key(system, value))
+
+
+def locate_key(uow: UnitOfWork, system: str, value: str, key: IdentifierKey | None) -> str | None:
+    """``locate`` with the identifier's key already worked out (``identifier_key``), as when
+    several queries' identifiers are found together first (``PdqSupplier.query_each``)."""
+    found = uow.patients.find_each([key])[0] if key is not None else None
     if found is None and system == EHC_ID_SYSTEM:
         account = uow.accounts.get(value.strip().upper())
         found = account.mpi_id if account else None

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
 
 from ehcmpi.core.audit import AuditCall, AuditLog
 from ehcmpi.core.domains import DomainRegistry
@@ -44,23 +43,21 @@ from ehcmpi.core.ports import UnitOfWork
 from ehcmpi.core.query import identifier_key
 from ehcmpi.core.search import (
     Condition,
-    DateRange,
     Field,
     IdentifierValue,
-    Match,
     PatientSearch,
-    Text,
     Value,
 )
 from ehcmpi.ihe.identifiers import (
     Identifier,
     check_targets,
     current_patient,
-    locate,
+    locate_key,
     published_identifiers,
     recognised_systems,
     restricted,
 )
+from ehcmpi.ihe.pdq_criteria import criteria_search
 from ehcmpi.ihe.pdq_cursor import Position, continued, encode
 from ehcmpi.ihe.results import CrossReferences, PdqCriteria, PdqPage, PixError
 from ehcmpi.terminology.systems import ARCHIVE_NUMBER_SYSTEM, EHC_ID_SYSTEM, MPI_ID_SYSTEM
@@ -91,6 +88,10 @@ class SearchPage:
     published: list[list[Identifier]] | None = None
     #: each patient's account numbers (ITI-21 PID-18), with ``published``
     accounts: list[tuple[SourceIdentifier, ...]] | None = None
+
+
+#: The keys of a query's identifiers (``core.query.identifier_key``) by (system, value).
+Keys = dict[tuple[str, str], IdentifierKey | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +175,13 @@ class PdqSupplier:
         with ExitStack() as stack:
             calls = [stack.enter_context(self._audit.call(q.actor, "pdq-query")) for q in queries]
             uow = stack.enter_context(self._uow())
-            uow.patients.find_each([k for q in queries for k in _identifier_keys(q.search, every)])
+            keys = [_identifier_keys(q.search, every) for q in queries]
+            uow.patients.find_each([k for each in keys for k in each.values() if k is not None])
             answers: list[SearchPage | DomainError] = []
-            for query, call in zip(queries, calls, strict=True):
+            for query, call, named in zip(queries, calls, keys, strict=True):
                 try:
-                    answers.append(self._page(uow, call, query, known, every, publish=publish))
+                    page = self._page(uow, call, query, known, every, named, publish=publish)
+                    answers.append(page)
                 except DomainError as exc:
                     call.error = exc
                     answers.append(exc)
@@ -191,6 +194,7 @@ class PdqSupplier:
         query: PdqQuery,
         known: frozenset[str],
         every: Sequence[str],
+        named: Keys,
         *,
         publish: bool,
     ) -> SearchPage:
@@ -208,7 +212,7 @@ class PdqSupplier:
             raise PixError("invalid_query", "每页数量必须大于 0 (page size must be positive)")
         targets = check_targets(target_systems, known)
         rows = uow.patients.search_page(
-            _resolved(uow, search, targets, every),
+            _resolved(uow, search, targets, every, named),
             after=at.key if at and not at.before else None,
             before=at.key if at and at.before else None,
             limit=(page_size or MAX_MATCHES) + 1,
@@ -265,13 +269,15 @@ def _resolved(
     search: PatientSearch,
     targets: tuple[str, ...] | None,
     systems: Sequence[str],
+    named: Keys,
 ) -> PatientSearch:
     """Identifiers → master-index IDs, the default ``active``, the requested domains.
 
-    ``systems`` are those an identifier without a system is looked up in.
+    ``systems`` are those an identifier without a system is looked up in; ``named`` holds
+    the keys of identifiers already worked out.
     """
     conditions = [
-        Condition(Field.ID, tuple(sorted(_holders(uow, c.any_of, systems))))
+        Condition(Field.ID, tuple(sorted(_holders(uow, c.any_of, systems, named))))
         if c.field is Field.IDENTIFIER
         else Condition(Field.ID, tuple(sorted(_account_holders(uow, c.any_of))))
         if c.field is Field.ACCOUNT
@@ -285,11 +291,15 @@ def _resolved(
     return PatientSearch(tuple(conditions))
 
 
-def _holders(uow: UnitOfWork, values: Sequence[Value], every: Sequence[str]) -> set[str]:
+def _holders(
+    uow: UnitOfWork, values: Sequence[Value], every: Sequence[str], named: Keys
+) -> set[str]:
     """The records the identifiers name, and the survivors of those merged away."""
     found: set[str] = set()
     for system, value in _named(values, every):
-        holder = locate(uow, system, value)
+        pair = (system, value)
+        key = named[pair] if pair in named else identifier_key(system, value)
+        holder = locate_key(uow, system, value, key)
         if holder is None:
             continue
         found.add(holder)
@@ -309,16 +319,15 @@ def _named(values: Sequence[Value], every: Sequence[str]) -> Iterator[tuple[str,
                 yield system, value.value
 
 
-def _identifier_keys(search: PatientSearch | None, every: Sequence[str]) -> list[IdentifierKey]:
+def _identifier_keys(search: PatientSearch | None, every: Sequence[str]) -> Keys:
     """What a search's identifiers are looked up by (``_holders``), to be asked together."""
     conditions = search.conditions if search is not None else ()
-    keys = [
-        identifier_key(system, value)
+    return {
+        (system, value): identifier_key(system, value)
         for c in conditions
         if c.field is Field.IDENTIFIER
         for system, value in _named(c.any_of, every)
-    ]
-    return [k for k in keys if k is not None]
+    }
 
 
 def _account_holders(uow: UnitOfWork, values: Sequence[Value]) -> set[str]:
@@ -339,48 +348,6 @@ def _accounts(
 ) -> list[tuple[SourceIdentifier, ...]]:
     held = uow.patients.accounts_of([p.mpi_id for p in patients])
     return [tuple(held.get(p.mpi_id, ())) for p in patients]
-
-
-# --- ITI-21 criteria -------------------------------------------------------------------------
-
-
-def criteria_search(criteria: PdqCriteria) -> PatientSearch:
-    """ITI-21 QPD-3 criteria as a search: names by prefix (PID-5), the birth date's day
-    (PID-7), address line contained in an address (PID-11.1), city and district by prefix,
-    postal code exactly, the mother's maiden name by prefix (PID-6), the account number
-    exactly (PID-18)."""
-    c = _cleaned(criteria)
-    wanted: list[tuple[Field, Value | None]] = [
-        (Field.IDENTIFIER, IdentifierValue(c.identifier.system, c.identifier.value)
-         if c.identifier else None),
-        (Field.NAME, Text(c.name) if c.name else None),
-        (Field.FAMILY, Text(c.family) if c.family else None),
-        (Field.GIVEN, Text(c.given) if c.given else None),
-        (Field.BIRTH_DATE, DateRange.day(c.birth_date) if c.birth_date else None),
-        (Field.GENDER, c.gender),
-        (Field.TELECOM, c.phone),
-        (Field.ADDRESS, Text(c.address, Match.CONTAINS) if c.address else None),
-        (Field.CITY, Text(c.city) if c.city else None),
-        (Field.DISTRICT, Text(c.district) if c.district else None),
-        (Field.POSTAL_CODE, Text(c.postal_code, Match.EXACT) if c.postal_code else None),
-        (Field.MOTHERS_MAIDEN_NAME,
-         Text(c.mothers_maiden_name) if c.mothers_maiden_name else None),
-        (Field.ACCOUNT, IdentifierValue(c.account_system, c.account) if c.account else None),
-    ]  # fmt: skip
-    return PatientSearch(tuple(Condition(f, (v,)) for f, v in wanted if v is not None))
-
-
-def _cleaned(criteria: PdqCriteria) -> PdqCriteria:
-    """Blank values are no criterion; values are stripped."""
-    changes: dict[str, Any] = {}
-    for f in fields(criteria):
-        value = getattr(criteria, f.name)
-        if isinstance(value, str):
-            changes[f.name] = value.strip() or None
-    sid = criteria.identifier
-    if sid is not None and not (sid.system.strip() and sid.value.strip()):
-        changes["identifier"] = None
-    return replace(criteria, **changes)
 
 
 def _invalid_query() -> PixError:
