@@ -85,6 +85,8 @@ class SqlLinkRepository(SqlReviewRepository):
 
     #: What the unit of work's patient repository loaded (``patients.LinkedIds``), if shared.
     loaded: LinkedIds | None = None
+    #: The candidate lookup announced by ``expect_candidates``: its keys and statement.
+    _expected: tuple[tuple[tuple[str, int], ...], tuple[Hot, dict[str, Any]]] | None = None
 
     # --- source records ------------------------------------------------------------------
 
@@ -290,7 +292,12 @@ class SqlLinkRepository(SqlReviewRepository):
         matcher: each key contributes at most its cap of golden records; UNION makes them
         distinct.  The SQL text depends only on the number of keys and is built once.
         """
-        query = self._candidates_query(keys)
+        expected, self._expected = self._expected, None
+        query = (
+            expected[1]
+            if expected is not None and expected[0] == tuple(keys)
+            else self._candidates_query(keys)
+        )
         if query is None:
             return []
         rows = query[0].rows(self._conn, query[1])
@@ -301,6 +308,7 @@ class SqlLinkRepository(SqlReviewRepository):
         query = self._candidates_query(keys)
         if query is not None:
             query[0].ahead(self._conn, query[1])
+            self._expected = (tuple(keys), query)
 
     def _candidates_query(
         self, keys: Sequence[tuple[str, int]]
