@@ -83,7 +83,8 @@ def _listen(host: str, port: int, what: str, *, shared: bool = False) -> socket.
 
 
 async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket.socket) -> None:
-    # The threads of HL7 feeds (asyncio.to_thread); FastAPI's have their limiter (fhir/app.py).
+    # The request threads of writes and broad searches, FHIR and HL7 alike (asyncio.to_thread);
+    # FastAPI's own for ``def`` endpoints have their limiter (fhir/app.py).
     threads = ThreadPoolExecutor(settings.server.request_threads, thread_name_prefix="request")
     asyncio.get_running_loop().set_default_executor(threads)
     # ``serve`` migrated (where configured) before any worker started: only check here.

@@ -173,7 +173,9 @@ class FhirGuard:
 def create_app(container: Container, *, lifespan: Lifespan | None = None) -> FastAPI:
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Few request threads ([server] request_threads): more would fight over the GIL.
+        # Few request threads ([server] request_threads): more would fight over the GIL.  This
+        # limiter is for FastAPI's ``def`` endpoints; ``async`` ones hand blocking work to the
+        # loop's executor (asyncio.to_thread, sized by ``ehcmpi serve``: a cheaper hand-off).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = container.settings.server.request_threads
         container.start()

@@ -10,11 +10,11 @@ parts that render accounts, terminals, applications and records.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ehcmpi.core.card_types import AccountEvent, ClientApp, QrRecord, ReaderTerminal
@@ -65,7 +65,7 @@ def as_fhir(exc: DomainError) -> FhirError:
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a service call in a worker thread; its domain errors as FHIR errors."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
     except DomainError as exc:
         raise as_fhir(exc) from None
 

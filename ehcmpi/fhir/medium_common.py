@@ -9,11 +9,11 @@ cannot be created from what was given is 422.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ehcmpi.core.errors import DomainError, InvalidDocumentError, InvalidInputError
@@ -64,7 +64,7 @@ def as_fhir(exc: DomainError) -> FhirError:
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a service call in a worker thread; its domain errors as FHIR errors."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
     except ServiceUnavailableError as exc:
         raise Unavailable(unavailable(exc)) from None
     except DomainError as exc:

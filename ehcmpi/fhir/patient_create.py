@@ -10,8 +10,9 @@ document type and the reason; nothing is written.  The body may be JSON or XML
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.core.model import RegistrationMode
 from ehcmpi.fhir.capability import Capability, Interaction
@@ -35,7 +36,7 @@ async def create_patient(request: Request) -> FhirResponse:
     resource = await read_json(request, "Patient")
     wired = container(request)
     registration = registration_request(resource, wired.domains, RegistrationMode.DIRECT)
-    result = await run_in_threadpool(wired.registration.register, registration, actor(request))
+    result = await asyncio.to_thread(wired.registration.register, registration, actor(request))
     patient = result.patient
     location = f"{base_url(request)}/Patient/{patient.mpi_id}/_history/{patient.version}"
     return FhirResponse(

@@ -33,11 +33,11 @@ survivor in another domain or the id itself 422; merging where neither id is kno
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import NotFoundError
@@ -213,7 +213,7 @@ async def conditional_update(request: Request) -> FhirResponse:
                         "on a conditional update)")  # fmt: skip
     condition = _condition(request)
     wired, who = container(request), actor(request)
-    patient, created = await run_in_threadpool(_feed, wired, condition, resource, who)
+    patient, created = await asyncio.to_thread(_feed, wired, condition, resource, who)
     location = f"{base_url(request)}/Patient/{patient.mpi_id}/_history/{patient.version}"
     return FhirResponse(
         patient_resource(patient),

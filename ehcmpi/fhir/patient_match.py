@@ -35,10 +35,10 @@ unknown document type code is 422.  Nothing is written (:mod:`ehcmpi.core.matchi
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.core.matching.grading import MATCH_GRADE_URL
 from ehcmpi.core.matching.lookup import GradedMatch
@@ -165,7 +165,7 @@ async def match(request: Request) -> FhirResponse:
     documents_only, ignored = _documents_only(patient)
     wired = container(request)
     query = request_of(documents_only, wired.domains, RegistrationMode.FEED)
-    found = await run_in_threadpool(
+    found = await asyncio.to_thread(
         wired.matches.find,
         query.demographics,
         query.documents,

@@ -30,10 +30,10 @@ that does not fit 422; a record already merged or cancelled 409.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.documents import check_demographics
@@ -192,7 +192,7 @@ async def merge(request: Request) -> FhirResponse:
         wanted = registration_request(parse_patient(result), wired.domains, RegistrationMode.DIRECT)
         check_demographics(wanted.demographics)
     result_id = str(result["id"]) if result and result.get("id") else None
-    survivor, retired = await run_in_threadpool(
+    survivor, retired = await asyncio.to_thread(
         _merge, wired, given, wanted, result_id, actor(request)
     )
     resource = patient_resource(survivor)

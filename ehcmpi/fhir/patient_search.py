@@ -22,12 +22,12 @@ address-city|state|postalcode|country``, ``:exact``/``:contains``, AND/OR, ``_co
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.search import Field, IdentifierValue, PatientSearch
@@ -113,7 +113,7 @@ async def search_patients(request: Request) -> FhirResponse:
     in the same turn (``turn_batch``: their identifiers found in one round trip)."""
     pairs = request.query_params.multi_items()
     if not _exact_lookup(pairs):
-        return await run_in_threadpool(_search, request, pairs)
+        return await asyncio.to_thread(_search, request, pairs)
     parsed, query = _query(request, pairs)
     answer: SearchPage | DomainError
     try:
@@ -133,7 +133,7 @@ async def search_patients_post(request: Request) -> FhirResponse:
     except UnicodeDecodeError:
         raise FhirError(400, "invalid", "请求体须为 UTF-8 (body must be UTF-8)") from None
     pairs = [*request.query_params.multi_items(), *form]
-    return await run_in_threadpool(_search, request, pairs)
+    return await asyncio.to_thread(_search, request, pairs)
 
 
 HOT_ROUTES = (HotRoute("GET", "/Patient", search_patients),)

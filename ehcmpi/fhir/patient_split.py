@@ -27,8 +27,9 @@ cancelled 409; ``patient`` naming another record than the URL 422.
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import InvalidInputError
@@ -100,7 +101,7 @@ def _split(
 async def _answer(request: Request, url_id: str | None) -> FhirResponse:
     body = await read_json(request, "Parameters")
     given = p.read_parameters(body, DECLARED)
-    moved, remaining = await run_in_threadpool(
+    moved, remaining = await asyncio.to_thread(
         _split, container(request), url_id, given, actor(request)
     )
     preview = p.boolean(given, "preview")

@@ -10,10 +10,10 @@ nothing.  Updating a cancelled index answers 409.  Every version is kept: ``GET
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import VersionConflictError
@@ -72,5 +72,5 @@ async def update_patient(patient_id: str, request: Request) -> FhirResponse:
             422, "business-rule",
             "院内标识不能通过更新添加，请用注册 (add hospital identifiers by registration)",
         )  # fmt: skip
-    patient = await run_in_threadpool(_update, wired, patient_id, update, actor(request), version)
+    patient = await asyncio.to_thread(_update, wired, patient_id, update, actor(request), version)
     return FhirResponse(patient_resource(patient), headers=version_headers(patient))

@@ -19,8 +19,9 @@ and changes nothing.  Other errors: a missing parameter or a decision other than
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.core.links import LinkState
 from ehcmpi.fhir import parameters as p
@@ -71,7 +72,7 @@ async def review_decide(request: Request) -> FhirResponse:
         raise FhirError(400, "code-invalid", f"decision 须为 match 或 no-match (decision must be "
                         f"match or no-match): {decision}", expression="decision")  # fmt: skip
     resolution = DECISIONS[decision]
-    kept = await run_in_threadpool(
+    kept = await asyncio.to_thread(
         container(request).review.decide,
         task_id,
         resolution,

@@ -23,11 +23,11 @@ Decide a task with ``$review-decide``.  Errors: a parameter that is not a number
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from ehcmpi.core.links import MatchDecision
 from ehcmpi.core.matching.grading import grade, score
@@ -133,10 +133,10 @@ async def review_list(request: Request) -> FhirResponse:
     wired, who = container(request), actor(request)
     task_id = request.query_params.get("task")
     if task_id:
-        items = [await run_in_threadpool(wired.review.get, task_id, who)]
-        total, _ = await run_in_threadpool(wired.review.queue, who, 0)
+        items = [await asyncio.to_thread(wired.review.get, task_id, who)]
+        total, _ = await asyncio.to_thread(wired.review.queue, who, 0)
     else:
-        total, items = await run_in_threadpool(wired.review.queue, who, count, offset)
+        total, items = await asyncio.to_thread(wired.review.queue, who, count, offset)
     rules = wired.linker.matcher.rules
     parameter = [{"name": "total", "valueInteger": total}]
     parameter += [task_parameter(item, rules) for item in items]
