@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from ehcmpi.core.batches import BatchWriter
@@ -64,6 +64,13 @@ class AuditLog:
     def flush(self) -> None:
         """Write every entry recorded so far, including one the writer thread is writing."""
         self._writer.flush()
+
+    @contextmanager
+    def calls(self, actors: Sequence[Actor], action: str) -> Iterator[list[AuditCall]]:
+        """``call`` for several callers answered together: one entry each, timed together; a
+        refusal answered without raising goes in that caller's ``AuditCall.error``."""
+        with ExitStack() as stack:
+            yield [stack.enter_context(self.call(actor, action)) for actor in actors]
 
     @contextmanager
     def call(self, actor: Actor, action: str) -> Iterator[AuditCall]:

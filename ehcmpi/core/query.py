@@ -9,7 +9,6 @@ takes a name in Chinese characters or pinyin (prefix), birth date, gender and ph
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.errors import InvalidInputError, NotFoundError
@@ -79,8 +78,7 @@ class QueryService:
     ) -> list[PatientRecord | NotFoundError]:
         """``get`` for several callers at once — their reads in one round trip, each call
         audited as its own; an unknown ID answers ``NotFoundError`` in its place."""
-        with ExitStack() as stack:
-            calls = [stack.enter_context(self._audit.call(actor, "read")) for _, actor in requests]
+        with self._audit.calls([actor for _, actor in requests], "read") as calls:
             for (mpi_id, _), call in zip(requests, calls, strict=True):
                 call.target = mpi_id
             with self._uow() as uow:

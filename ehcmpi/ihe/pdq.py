@@ -26,7 +26,6 @@ statement per page (``storage.search``), the same criteria, domains and paging.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 from ehcmpi.core.audit import AuditCall, AuditLog
@@ -172,9 +171,8 @@ class PdqSupplier:
     ) -> list[SearchPage | DomainError]:
         known = recognised_systems(self._domains)
         every = [*sorted(known), ARCHIVE_NUMBER_SYSTEM]  # what an id without a system may be
-        with ExitStack() as stack:
-            calls = [stack.enter_context(self._audit.call(q.actor, "pdq-query")) for q in queries]
-            uow = stack.enter_context(self._uow())
+        actors = [q.actor for q in queries]
+        with self._audit.calls(actors, "pdq-query") as calls, self._uow() as uow:
             keys = [_identifier_keys(q.search, every) for q in queries]
             uow.patients.find_each([k for each in keys for k in each.values() if k is not None])
             answers: list[SearchPage | DomainError] = []
