@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,7 +22,7 @@ from sqlalchemy.engine import Engine
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.crypto.keys import init_keyfile
 from ehcmpi.settings import Settings
-from ehcmpi.storage import migrate
+from ehcmpi.storage import migrate, wire
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.tables import metadata
 from tests.support import settings_for
@@ -94,3 +96,27 @@ def container(settings: Settings, engine: Engine) -> Iterator[Container]:
     wired = build(settings, engine=engine)
     yield wired
     wired.audit.flush()
+
+
+@pytest.fixture
+def statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """What reaches the database from the test's thread (not a background writer's): ``Hot``
+    batches (PostgreSQL) and SQLAlchemy statements (both backends), one entry per round
+    trip."""
+    sent: list[str] = []
+    send = wire.Batch.send
+    me = threading.get_ident()
+
+    def counting(batch: wire.Batch, commands: Any) -> Any:
+        if threading.get_ident() == me:
+            sent.append("batch")
+        return send(batch, commands)
+
+    def executing(*args: Any) -> None:
+        if threading.get_ident() == me:
+            sent.append(args[2])
+
+    monkeypatch.setattr(wire.Batch, "send", counting)
+    sa.event.listen(engine, "before_cursor_execute", executing)
+    yield sent
+    sa.event.remove(engine, "before_cursor_execute", executing)

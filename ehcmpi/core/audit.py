@@ -29,11 +29,12 @@ UnitOfWorkSource = Callable[..., UnitOfWork]
 @dataclass(slots=True)
 class AuditCall:
     """Filled in by the audited code: the record it touched, a short detail, and the refusal
-    it answered without raising (one of several calls answered together)."""
+    or failure it answered without raising (one of several calls answered together)."""
 
     target: str | None = None
     detail: str | None = None
     error: DomainError | None = None
+    failed: bool = False
 
 
 class AuditLog:
@@ -81,7 +82,7 @@ class AuditLog:
         outcome = "failure"
         try:
             yield call
-            outcome = "success"
+            outcome = "failure" if call.failed else "success"
         except DomainError as exc:
             call.error = exc
             raise

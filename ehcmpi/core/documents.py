@@ -8,19 +8,24 @@ an invalid document and flags the record for data quality, so that matching can 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from ehcmpi.core.errors import InvalidDocumentError, InvalidInputError
 from ehcmpi.core.model import (
     Demographics,
     DocumentInput,
+    IdentifierKey,
     IdentityDocument,
+    KeyKind,
     RegistrationMode,
+    RegistrationRequest,
     SourceIdentifier,
 )
 from ehcmpi.terminology.errors import UnknownCodeError
 from ehcmpi.terminology.ethnicity import ETHNICITIES
 from ehcmpi.terminology.gender import GENDERS
+from ehcmpi.terminology.pinyin import name_pinyin
 from ehcmpi.terminology.validators import DocumentCheck, check_document, cross_check
 
 FLAG_INVALID_DOCUMENT = "invalid-document"
@@ -127,3 +132,26 @@ def with_primary(documents: tuple[IdentityDocument, ...]) -> tuple[IdentityDocum
         IdentityDocument(d.doc_type, d.number, d.valid, d.reason, primary=d is first)
         for d in documents
     )
+
+
+def identifier_keys(checked: CheckedDocuments, request: RegistrationRequest) -> list[IdentifierKey]:
+    """The keys that name the request's patient: its valid documents and source identifiers."""
+    return [IdentifierKey(KeyKind.DOCUMENT, d.number, d.doc_type) for d in checked.valid] + [
+        IdentifierKey(KeyKind.SOURCE, s.value, s.system) for s in request.source_ids
+    ]
+
+
+def derived_demographics(
+    demographics: Demographics, documents: Sequence[IdentityDocument]
+) -> Demographics:
+    """Fill a missing birth date, gender and pinyin from what the documents encode."""
+    birth, gender = demographics.birth_date, demographics.gender
+    for doc in documents:
+        if doc.valid and (birth is None or gender is None):
+            check = check_document(doc.doc_type, doc.number)
+            birth = birth or check.birth_date
+            gender = gender or check.gender
+    pinyin = demographics.name_pinyin or (
+        name_pinyin(demographics.name) if demographics.name else None
+    )
+    return replace(demographics, birth_date=birth, gender=gender, name_pinyin=pinyin)

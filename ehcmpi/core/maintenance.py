@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ehcmpi.core.audit import AuditLog
-from ehcmpi.core.documents import check_demographics, check_documents
+from ehcmpi.core.documents import check_demographics, check_documents, derived_demographics
 from ehcmpi.core.errors import (
     ConflictError,
     DomainError,
@@ -33,7 +33,7 @@ from ehcmpi.core.model import (
     RegistrationResult,
 )
 from ehcmpi.core.ports import UnitOfWork
-from ehcmpi.core.registration import RegistrationService, derived_demographics, utcnow
+from ehcmpi.core.registration import RegistrationService, utcnow
 from ehcmpi.terminology.pinyin import name_pinyin
 from ehcmpi.terminology.validators import check_document, cross_check
 

@@ -94,6 +94,13 @@ class PatientRepository(Protocol):
         """
         ...
 
+    def insert_new(self, patient: PatientRecord) -> None:
+        """``insert`` for a caller that has found the record's keys free and retries the whole
+        transaction itself if one was taken meanwhile: sent with the transaction's next
+        statement or its commit, which a taken key fails (unique constraint) instead of
+        answering False (registrations answered together, ``core.registration_turn``)."""
+        ...
+
     def add_document(self, mpi_id: str, document: IdentityDocument) -> bool:
         """False when this valid document already belongs to a patient."""
         ...

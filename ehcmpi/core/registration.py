@@ -26,6 +26,8 @@ from ehcmpi.core.documents import (
     check_demographics,
     check_documents,
     check_source_ids,
+    derived_demographics,
+    identifier_keys,
     with_primary,
 )
 from ehcmpi.core.errors import CancelledError, ConflictError, DomainError
@@ -37,9 +39,7 @@ from ehcmpi.core.model import (
     Actor,
     Demographics,
     EhcAccount,
-    IdentifierKey,
     IdentityDocument,
-    KeyKind,
     PatientRecord,
     PatientStatus,
     PatientVersion,
@@ -48,9 +48,8 @@ from ehcmpi.core.model import (
     SourceIdentifier,
 )
 from ehcmpi.core.ports import UnitOfWork
+from ehcmpi.core.registration_turn import register_together
 from ehcmpi.crypto.ports import CryptoProvider
-from ehcmpi.terminology.pinyin import name_pinyin
-from ehcmpi.terminology.validators import check_document
 
 MAX_ATTEMPTS = 8
 Clock = Callable[[], dt.datetime]
@@ -66,22 +65,6 @@ def new_archive_no(now: dt.datetime) -> str:
     Uniqueness is enforced by the database; a collision makes the insert fail and retry.
     """
     return f"TA{now:%Y%m%d}{secrets.randbelow(10**8):08d}"
-
-
-def derived_demographics(
-    demographics: Demographics, documents: Sequence[IdentityDocument]
-) -> Demographics:
-    """Fill a missing birth date, gender and pinyin from what the documents encode."""
-    birth, gender = demographics.birth_date, demographics.gender
-    for doc in documents:
-        if doc.valid and (birth is None or gender is None):
-            check = check_document(doc.doc_type, doc.number)
-            birth = birth or check.birth_date
-            gender = gender or check.gender
-    pinyin = demographics.name_pinyin or (
-        name_pinyin(demographics.name) if demographics.name else None
-    )
-    return replace(demographics, birth_date=birth, gender=gender, name_pinyin=pinyin)
 
 
 class RegistrationService:
@@ -104,15 +87,35 @@ class RegistrationService:
         self._node = node_code
         self._clock = clock
 
+    @property
+    def linker(self) -> Linker | None:
+        return self._linker
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A writing unit of work, as registration uses."""
+        return self._uow(write=True)
+
     def register(self, request: RegistrationRequest, actor: Actor) -> RegistrationResult:
         with self._audit.call(actor, "register") as call:
-            check_demographics(request.demographics)
-            check_source_ids(request.source_ids)
-            checked = check_documents(request.documents, request.demographics, request.mode)
-            result = self._register_checked(request, checked, actor)
+            checked = self.check(request)
+            result = self.register_checked(request, checked, actor)
             call.target = result.patient.mpi_id
             call.detail = "created" if result.created else "existing"
             return result
+
+    def register_each(
+        self, requests: Sequence[tuple[RegistrationRequest, Actor]]
+    ) -> list[RegistrationResult | Exception]:
+        """``register`` for several callers at once, new records sharing one transaction
+        (``core.registration_turn``): one answer each, in order, an exception in place of a
+        refused or failed one; each its own audited call."""
+        with self._audit.calls([actor for _, actor in requests], "register") as calls:
+            answers = register_together(self, requests, calls)
+            for call, answer in zip(calls, answers, strict=True):
+                if isinstance(answer, RegistrationResult):
+                    call.target = answer.patient.mpi_id
+                    call.detail = "created" if answer.created else "existing"
+            return answers
 
     def register_batch(
         self, requests: Sequence[RegistrationRequest], actor: Actor
@@ -126,9 +129,17 @@ class RegistrationService:
                 results.append(exc)
         return results
 
-    def _register_checked(
+    @staticmethod
+    def check(request: RegistrationRequest) -> CheckedDocuments:
+        """The request's demographics, identifiers and documents checked (a refusal raises)."""
+        check_demographics(request.demographics)
+        check_source_ids(request.source_ids)
+        return check_documents(request.documents, request.demographics, request.mode)
+
+    def register_checked(
         self, request: RegistrationRequest, checked: CheckedDocuments, actor: Actor
     ) -> RegistrationResult:
+        """Register a checked request in its own transaction, retried after a lost race."""
         demographics = derived_demographics(request.demographics, checked.documents)
         linker = self._linker
         search = linker.search(demographics, checked.documents) if linker else None
@@ -143,17 +154,32 @@ class RegistrationService:
                     matched = auto_link(best)
                     owner = matched.patient.mpi_id if matched else None
                 if owner is None:
-                    result = self._create(uow, demographics, checked, request, actor)
+                    result = self.create(uow, demographics, checked, request, actor)
                 else:
                     result = self._attach(uow, owner, demographics, checked, request, actor)
-                if result is not None and self._linker is not None:
-                    result = self._link(uow, result, best, demographics, checked, request, actor)
                 if result is not None:
-                    if request.accounts:  # PID-18: on the record created or matched
-                        uow.patients.add_accounts(result.patient.mpi_id, request.accounts)
+                    result = self.finish(uow, result, best, demographics, checked, request, actor)
                     uow.commit()
                     return result
         raise ConflictError("并发注册冲突，请重试 (registration kept conflicting; retry)")
+
+    def finish(
+        self,
+        uow: UnitOfWork,
+        result: RegistrationResult,
+        best: Candidate | None,
+        demographics: Demographics,
+        checked: CheckedDocuments,
+        request: RegistrationRequest,
+        actor: Actor,
+    ) -> RegistrationResult:
+        """What follows the record's own writes: links and survivorship (with a matcher), and
+        the account numbers given (PID-18) on the record created or matched."""
+        if self._linker is not None:
+            result = self._link(uow, result, best, demographics, checked, request, actor)
+        if request.accounts:
+            uow.patients.add_accounts(result.patient.mpi_id, request.accounts)
+        return result
 
     def _link(
         self,
@@ -204,10 +230,7 @@ class RegistrationService:
         labels = [f"证件 {d.doc_type}" for d in checked.valid] + [
             f"{s.system}|{s.value}" for s in request.source_ids
         ]
-        found = uow.patients.find_each(
-            [IdentifierKey(KeyKind.DOCUMENT, d.number, d.doc_type) for d in checked.valid]
-            + [IdentifierKey(KeyKind.SOURCE, s.value, s.system) for s in request.source_ids]
-        )
+        found = uow.patients.find_each(identifier_keys(checked, request))
         for mpi_id, label in zip(found, labels, strict=True):
             if mpi_id:
                 owners.setdefault(mpi_id, label)
@@ -244,14 +267,19 @@ class RegistrationService:
                     return mpi_id
         return None
 
-    def _create(
+    def create(
         self,
         uow: UnitOfWork,
         demographics: Demographics,
         checked: CheckedDocuments,
         request: RegistrationRequest,
         actor: Actor,
+        *,
+        keys_free: bool = False,
     ) -> RegistrationResult | None:
+        """A new record (None: one of its keys was taken meanwhile).  ``keys_free``: the
+        caller found them free and retries the whole transaction if that changed
+        (``PatientRepository.insert_new``)."""
         now = self._clock()
         mpi_id = self._crypto.new_mpi_id(self._node)
         documents = with_primary(checked.documents)
@@ -268,7 +296,9 @@ class RegistrationService:
             created_at=now,
             updated_at=now,
         )
-        if not uow.patients.insert(patient):
+        if keys_free:
+            uow.patients.insert_new(patient)
+        elif not uow.patients.insert(patient):
             return None
         if primary and ehc_id:
             uow.accounts.issue(EhcAccount(ehc_id, mpi_id, primary.doc_type, issued_at=now))

@@ -197,6 +197,9 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
     app.state.container = container
     app.state.reads = TurnBatch(container.query.get_each)
     app.state.lookups = TurnBatch(container.pdq.query_each)
+    app.state.registrations = TurnBatch(
+        container.registration.register_each, threads=container.settings.server.request_threads
+    )
     modules = (
         # The frequent ones first: routes are tried in order (ids.py keeps /Patient/{id} from
         # capturing an operation, so the order is free); every scan comes to $ehc-qr-verify.

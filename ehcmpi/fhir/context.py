@@ -5,12 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from ehcmpi.bootstrap import Container
-from ehcmpi.core.model import Actor, PatientRecord
+from ehcmpi.core.model import Actor, PatientRecord, RegistrationRequest, RegistrationResult
 from ehcmpi.fhir.turn_batch import TurnBatch
 from ehcmpi.ihe.pdq import PdqQuery, SearchPage
 
 Reads = TurnBatch[tuple[str, Actor], PatientRecord]
 Lookups = TurnBatch[PdqQuery, SearchPage]
+Registrations = TurnBatch[tuple[RegistrationRequest, Actor], RegistrationResult]
 
 
 def container(request: Request) -> Container:
@@ -27,6 +28,12 @@ def reads(request: Request) -> Reads:
 def lookups(request: Request) -> Lookups:
     """This worker's batch of exact lookups by identifier (one per application)."""
     batch: Lookups = request.app.state.lookups
+    return batch
+
+
+def registrations(request: Request) -> Registrations:
+    """This worker's registrations answered together (one per application)."""
+    batch: Registrations = request.app.state.registrations
     return batch
 
 

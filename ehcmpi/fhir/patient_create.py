@@ -10,13 +10,11 @@ document type and the reason; nothing is written.  The body may be JSON or XML
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 
 from ehcmpi.core.model import RegistrationMode
 from ehcmpi.fhir.capability import Capability, Interaction
-from ehcmpi.fhir.context import actor, container
+from ehcmpi.fhir.context import actor, container, registrations
 from ehcmpi.fhir.hot import HotRoute
 from ehcmpi.fhir.patient_resource import patient_resource, registration_request
 from ehcmpi.fhir.request_body import read_json
@@ -31,12 +29,13 @@ CAPABILITY = Capability("Patient", (Interaction("create", "索引注册 (idempot
 @router.post("/Patient", status_code=201, summary="Register a patient (索引注册)")
 async def create_patient(request: Request) -> FhirResponse:
     """The body is read and validated on the event loop; the registration itself runs on one
-    of the worker's request threads: it writes, and on the loop the worker would wait on
-    every commit."""
+    of the worker's request threads (it writes, and on the loop the worker would wait on
+    every commit), together with the others waiting for one (``fhir.turn_batch``)."""
     resource = await read_json(request, "Patient")
-    wired = container(request)
-    registration = registration_request(resource, wired.domains, RegistrationMode.DIRECT)
-    result = await asyncio.to_thread(wired.registration.register, registration, actor(request))
+    registration = registration_request(
+        resource, container(request).domains, RegistrationMode.DIRECT
+    )
+    result = await registrations(request).ask((registration, actor(request)))
     patient = result.patient
     location = f"{base_url(request)}/Patient/{patient.mpi_id}/_history/{patient.version}"
     return FhirResponse(

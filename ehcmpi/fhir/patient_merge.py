@@ -36,14 +36,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ehcmpi.bootstrap import Container
-from ehcmpi.core.documents import check_demographics
+from ehcmpi.core.documents import check_demographics, derived_demographics
 from ehcmpi.core.errors import InvalidInputError, NotFoundError
 from ehcmpi.core.links import LinkOrigin
 from ehcmpi.core.maintenance import save_version
 from ehcmpi.core.model import Actor, PatientRecord, RegistrationMode, RegistrationRequest
 from ehcmpi.core.ports import UnitOfWork
 from ehcmpi.core.query import resolve_identifier
-from ehcmpi.core.registration import derived_demographics, utcnow
+from ehcmpi.core.registration import utcnow
 from ehcmpi.fhir import parameters as p
 from ehcmpi.fhir.capability import Capability, Operation
 from ehcmpi.fhir.context import actor, container

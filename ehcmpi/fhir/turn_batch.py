@@ -1,5 +1,5 @@
-"""Requests that arrive together are answered together (FHIR R4 http ``read``; PDQm ITI-78
-lookups by identifier; guideline §4.1.2 精准查询).
+"""Requests that arrive together are answered together (FHIR R4 http ``read`` and
+``create``; PDQm ITI-78 lookups by identifier; guideline §4.1.2 精准查询, 索引注册).
 
 A worker answers reads and exact lookups on its event loop, one blocking round trip to the
 database each.  Under load several arrive in the same turn of the loop; a :class:`TurnBatch`
@@ -7,6 +7,11 @@ holds them until that turn's end and answers them with one call of its ``answer_
 (``QueryService.get_each``, ``PdqSupplier.query_each``), whose statements share one round
 trip, each still its own query and its own audited call.  One request alone goes out at the
 end of the turn it arrived in, as before; only the round trip is shared.
+
+Writes (``RegistrationService.register_each``: new records share one transaction) are
+answered on the loop's request threads instead (``threads``): at most that many groups at
+once, and what arrives while they all work waits and goes together with the next group — the
+busier the worker, the more requests share a transaction.
 """
 
 from __future__ import annotations
@@ -23,26 +28,60 @@ class TurnBatch(Generic[Q, A]):
     """The questions of one event loop's current turn, answered by ``answer_each`` — one
     answer per question, in order, an exception in place of a refused one."""
 
-    def __init__(self, answer_each: Callable[[list[Q]], Sequence[A | Exception]]) -> None:
+    def __init__(
+        self, answer_each: Callable[[list[Q]], Sequence[A | Exception]], *, threads: int = 0
+    ) -> None:
+        """``threads``: 0 answers on the loop; more, on the loop's executor, at most that many
+        groups at a time."""
         self._answer_each = answer_each
+        self._threads = threads
+        self._busy = 0
+        self._due = False
         self._pending: list[tuple[Q, asyncio.Future[A]]] = []
 
     def ask(self, question: Q) -> asyncio.Future[A]:
-        """The answer, at the end of this turn of the loop (a refusal raises)."""
+        """The answer, at the end of this turn of the loop or once a thread is free (a
+        refusal raises)."""
         loop = asyncio.get_running_loop()
-        if not self._pending:
-            loop.call_soon(self._answer)
         future: asyncio.Future[A] = loop.create_future()
         self._pending.append((question, future))
+        if not self._due and self._busy < max(self._threads, 1):
+            self._due = True
+            loop.call_soon(self._start, loop)
         return future
 
-    def _answer(self) -> None:
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._due = False
         pending, self._pending = self._pending, []
-        answers: Sequence[A | Exception]
+        if not self._threads:
+            self._settle(pending, self._answers(pending))
+            return
+        self._busy += 1
+        answered = loop.run_in_executor(None, self._answers, pending)
+        answered.add_done_callback(lambda done: self._done(loop, pending, done.result()))
+
+    def _done(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pending: list[tuple[Q, asyncio.Future[A]]],
+        answers: Sequence[A | Exception],
+    ) -> None:
+        self._busy -= 1
+        self._settle(pending, answers)
+        if self._pending and not self._due:  # arrived while every thread was busy
+            self._due = True
+            loop.call_soon(self._start, loop)
+
+    def _answers(self, pending: list[tuple[Q, asyncio.Future[A]]]) -> Sequence[A | Exception]:
         try:
-            answers = self._answer_each([question for question, _ in pending])
+            return self._answer_each([question for question, _ in pending])
         except Exception as exc:  # the database failed them all: each request answers 500
-            answers = [exc] * len(pending)
+            return [exc] * len(pending)
+
+    @staticmethod
+    def _settle(
+        pending: list[tuple[Q, asyncio.Future[A]]], answers: Sequence[A | Exception]
+    ) -> None:
         for (_, future), answer in zip(pending, answers, strict=True):
             if future.done():  # the client went away
                 continue

@@ -145,5 +145,10 @@ PATIENT_UPDATE = Hot(
     )
 )
 PHONES_INSERT = Hot(patient_phones.insert())
+#: A new record's rows where the caller has found its keys free (``insert_new``): a taken key
+#: fails the statement.
+PATIENT_INSERT = Hot(patients.insert())
+DOCUMENT_INSERT = Hot(patient_documents.insert())
+SOURCE_INSERT = Hot(source_identifiers.insert())
 PHONES_DELETE = Hot(patient_phones.delete().where(_p.mpi_id == sa.bindparam("of_mpi_id")))
 VERSION_INSERT = Hot(patient_versions.insert())

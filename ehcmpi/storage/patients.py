@@ -38,14 +38,17 @@ from ehcmpi.storage.patient_sql import (
     BY_INVALID_DOCUMENT,
     CHILD_ROWS,
     CHILDREN_OF,
+    DOCUMENT_INSERT,
     MOVE_DOCUMENT,
     OWNER,
     OWNER_WITH_CHILDREN,
+    PATIENT_INSERT,
     PATIENT_ROWS,
     PATIENT_UPDATE,
     PATIENT_WITH_CHILDREN,
     PHONES_DELETE,
     PHONES_INSERT,
+    SOURCE_INSERT,
     VERSION_INSERT,
 )
 from ehcmpi.storage.rows import (
@@ -343,6 +346,14 @@ class SqlPatientRepository:
             return False
         self._write_phones(patient.mpi_id, patient.demographics.phones)
         return True
+
+    def insert_new(self, patient: PatientRecord) -> None:
+        PATIENT_INSERT.later(self._conn, [self._patient_row(patient)])
+        DOCUMENT_INSERT.later(
+            self._conn, [self._document_row(patient.mpi_id, d) for d in patient.documents]
+        )
+        SOURCE_INSERT.later(self._conn, [_sid_row(patient.mpi_id, s) for s in patient.source_ids])
+        self._write_phones(patient.mpi_id, patient.demographics.phones)
 
     def add_document(self, mpi_id: str, document: IdentityDocument) -> bool:
         row = self._document_row(mpi_id, document)

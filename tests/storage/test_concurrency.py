@@ -1,6 +1,8 @@
 """Registration is idempotent under concurrency (DESIGN.md: unique constraints and
 insert-on-conflict, never check-then-insert): two servers registering the same patients at
-the same moment create each patient once and hand out the same EHC ID."""
+the same moment create each patient once and hand out the same EHC ID — one request at a
+time, and in groups answered together (``RegistrationService.register_each``, whose shared
+transaction loses such a race as a whole and falls back to one at a time)."""
 
 from __future__ import annotations
 
@@ -12,17 +14,19 @@ from collections import Counter
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ehcmpi.bootstrap import build
-from ehcmpi.core.model import Actor, SourceIdentifier
+from ehcmpi.core.model import Actor, RegistrationResult, SourceIdentifier
 from ehcmpi.settings import load_settings
 from ehcmpi.storage.tables import patient_documents, patients, source_identifiers
 from ehcmpi.terminology.pinyin import name_pinyin
 from tests.core.support import HIS_SYSTEM, LIS_SYSTEM, citizen_id, request
 
 DOCUMENTS = 150
+GROUP = 5  # requests answered together, when together
 # What each worker reports per ID number: mpi_id, EHC ID, whether this worker created it.
 Outcome = dict[str, tuple[str, str | None, bool]]
 
@@ -41,13 +45,16 @@ def _config(path: pathlib.Path, database_url: str, key_file: pathlib.Path) -> st
     return str(path)
 
 
-def register_all(config_path: str, numbers: list[str], system: str, step: Any) -> Outcome:
+def register_all(
+    config_path: str, numbers: list[str], system: str, step: Any, together: bool = False
+) -> Outcome:
     """One server: its own container; both workers register the same numbers in lockstep.
 
-    Passing the barrier before every registration makes both workers go for the same
-    document at the same moment, so every document is contended (a plain start signal lets
-    one worker run ahead and the other only find finished records).  Each worker brings its
-    own hospital system's patient ID, so the loser must attach it to the winner's record.
+    Passing the barrier before every registration (or group of ``GROUP``, ``together``)
+    makes both workers go for the same documents at the same moment, so every document is
+    contended (a plain start signal lets one worker run ahead and the other only find
+    finished records).  Each worker brings its own hospital system's patient ID, so the loser
+    must attach it to the winner's record.
     """
     container = build(load_settings(config_path, environ={}))
     container.start()
@@ -56,21 +63,34 @@ def register_all(config_path: str, numbers: list[str], system: str, step: Any) -
     try:
         name_pinyin("并发")  # warm up: the pinyin dictionary loads on first use
         container.query.find(system, "warm-up", actor)
-        for i, number in enumerate(numbers):
-            req = request("并发", ("01", number), sources=(SourceIdentifier(system, f"P{i}"),))
+        size = GROUP if together else 1
+        for at in range(0, len(numbers), size):
+            group = numbers[at : at + size]
+            asked = [
+                (
+                    request("并发", ("01", n), sources=(SourceIdentifier(system, f"P{at + i}"),)),
+                    actor,
+                )
+                for i, n in enumerate(group)
+            ]
             step.wait()
-            result = container.registration.register(req, actor)
-            outcome[number] = (result.patient.mpi_id, result.patient.ehc_id, result.created)
+            if together:
+                answers = container.registration.register_each(asked)
+            else:
+                answers = [container.registration.register(*asked[0])]
+            for number, result in zip(group, answers, strict=True):
+                assert isinstance(result, RegistrationResult), result
+                outcome[number] = (result.patient.mpi_id, result.patient.ehc_id, result.created)
     finally:
         container.close()
     return outcome
 
 
 def _process_main(
-    config_path: str, numbers: list[str], system: str, step: Barrier, queue: Any
+    config_path: str, numbers: list[str], system: str, step: Barrier, queue: Any, together: bool
 ) -> None:
     try:
-        queue.put(register_all(config_path, numbers, system, step))
+        queue.put(register_all(config_path, numbers, system, step, together))
     except BaseException as exc:
         queue.put(repr(exc))
         raise
@@ -102,8 +122,13 @@ def _check(engine: Engine, numbers: list[str], outcomes: list[Outcome]) -> None:
     assert set(per_patient) == {first[n][0] for n in numbers}
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["one-at-a-time", "together"])
 def test_two_processes_register_the_same_patients_on_postgresql(
-    pg_engine: Engine, pg_database_url: str, key_file: pathlib.Path, tmp_path: pathlib.Path
+    pg_engine: Engine,
+    pg_database_url: str,
+    key_file: pathlib.Path,
+    tmp_path: pathlib.Path,
+    together: bool,
 ) -> None:
     config = _config(tmp_path / "race.toml", pg_database_url, key_file)
     numbers = _numbers(DOCUMENTS)
@@ -112,7 +137,7 @@ def test_two_processes_register_the_same_patients_on_postgresql(
     queue = ctx.Queue()
     # Same order, in lockstep: every document is contended, not only those in the middle.
     workers = [
-        ctx.Process(target=_process_main, args=(config, numbers, system, step, queue))
+        ctx.Process(target=_process_main, args=(config, numbers, system, step, queue, together))
         for system in (HIS_SYSTEM, LIS_SYSTEM)
     ]
     for worker in workers:
@@ -131,8 +156,9 @@ def test_two_processes_register_the_same_patients_on_postgresql(
     _check(pg_engine, numbers, results)
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["one-at-a-time", "together"])
 def test_two_threads_register_the_same_patients_on_sqlite(
-    key_file: pathlib.Path, tmp_path: pathlib.Path
+    key_file: pathlib.Path, tmp_path: pathlib.Path, together: bool
 ) -> None:
     url = f"sqlite:///{tmp_path / 'race.db'}"
     config = _config(tmp_path / "race.toml", url, key_file)
@@ -143,7 +169,7 @@ def test_two_threads_register_the_same_patients_on_sqlite(
 
     def run(system: str) -> None:
         try:
-            results[system] = register_all(config, numbers, system, step)
+            results[system] = register_all(config, numbers, system, step, together)
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 

@@ -7,8 +7,6 @@ batch answer each in order."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
@@ -25,7 +23,7 @@ from ehcmpi.core.model import (
     PatientRecord,
 )
 from ehcmpi.crypto.ports import CryptoProvider
-from ehcmpi.storage import migrate, wire
+from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.tables import audit_log, match_keys, patients
 from ehcmpi.storage.uow import SqlUnitOfWork
@@ -126,26 +124,6 @@ def test_the_owners_of_several_identifiers_come_back_one_per_identifier_in_order
         asked = [document(ZHANG_WEI_ID), document("110105194912310011"), source("H-2")]
         assert u.patients.find_each([*asked, source("H-1")]) == [A, None, None, A]
         assert u.patients.find_each([]) == []
-
-
-@pytest.fixture
-def statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """What reaches the database during the test: ``Hot`` batches (PostgreSQL) and SQLAlchemy
-    statements (both backends), one entry per round trip."""
-    sent: list[str] = []
-    send = wire.Batch.send
-
-    def counting(batch: wire.Batch, commands: Any) -> Any:
-        sent.append("batch")
-        return send(batch, commands)
-
-    def executing(*args: Any) -> None:
-        sent.append(args[2])
-
-    monkeypatch.setattr(wire.Batch, "send", counting)
-    sa.event.listen(engine, "before_cursor_execute", executing)
-    yield sent
-    sa.event.remove(engine, "before_cursor_execute", executing)
 
 
 def test_a_read_only_lookup_reads_the_record_with_the_identifier_that_finds_it(
