@@ -65,7 +65,7 @@ from ehcmpi.fhir.capability import Capability, merge
 from ehcmpi.fhir.hot import HotRoutes
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.responses import JSON, FhirResponse, negotiate, reset_format, use_format
-from ehcmpi.fhir.turn_batch import TurnBatch
+from ehcmpi.ihe.turn_batch import TurnBatch
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], Any]

@@ -6,8 +6,8 @@ from starlette.requests import Request
 
 from ehcmpi.bootstrap import Container
 from ehcmpi.core.model import Actor, PatientRecord, RegistrationRequest, RegistrationResult
-from ehcmpi.fhir.turn_batch import TurnBatch
 from ehcmpi.ihe.pdq import PdqQuery, SearchPage
+from ehcmpi.ihe.turn_batch import TurnBatch
 
 Reads = TurnBatch[tuple[str, Actor], PatientRecord]
 Lookups = TurnBatch[PdqQuery, SearchPage]

@@ -30,7 +30,7 @@ CAPABILITY = Capability("Patient", (Interaction("create", "索引注册 (idempot
 async def create_patient(request: Request) -> FhirResponse:
     """The body is read and validated on the event loop; the registration itself runs on one
     of the worker's request threads (it writes, and on the loop the worker would wait on
-    every commit), together with the others waiting for one (``fhir.turn_batch``)."""
+    every commit), together with the others waiting for one (``ihe.turn_batch``)."""
     resource = await read_json(request, "Patient")
     registration = registration_request(
         resource, container(request).domains, RegistrationMode.DIRECT

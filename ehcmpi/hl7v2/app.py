@@ -24,12 +24,18 @@ from ehcmpi.terminology.systems import MPI_ID_SYSTEM
 
 
 def dispatcher(container: Container) -> Dispatcher:
+    """Feeds are answered in groups (``iti8.together``), except where a social-security card
+    domain is configured: such a feed may first go to the insurer's identity service
+    (``media_feed``), one message at a time."""
     handlers: dict[tuple[str, str], Handler] = {}
     handlers.update(iti8.handlers(container.pix, container.domains))
-    handlers.update(media_feed.handlers(container))  # PID-3 social-security cards
+    cards = media_feed.handlers(container)  # PID-3 social-security cards
+    handlers.update(cards)
     handlers.update(iti9.handlers(container.pix, container.domains))
     handlers.update(iti21.handlers(container.pdq, container.domains))
-    return Dispatcher(container.audit, handlers)
+    together = {} if cards else iti8.together(container.pix, container.domains)
+    threads = container.settings.server.request_threads
+    return Dispatcher(container.audit, handlers, together=together, threads=threads)
 
 
 def notification(

@@ -14,23 +14,33 @@ Everything else keeps a worker thread: feeds write, may wait on a row lock, and 
 social-security card in PID-3 may wait on the insurer's identity service (``media_feed``);
 a PDQ query (``QBP^Q22``, ITI-21) by demographics may take hundreds of ms at a million
 patients — the loop goes on serving the other connections meanwhile.
+
+Patient identity feeds (ITI-8 A01/A04/A05/A08, ITI-30 A28/A31) that reach a worker together
+are answered together (``together``: an :data:`EachHandler`, ``ihe.turn_batch``): their new
+patients share one transaction (``RegistrationService.register_each``), each message still
+its own acknowledgement and its own audit entries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 
 from ehcmpi.core.audit import AuditLog
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.model import Actor
 from ehcmpi.hl7v2.ack import build_ack, read_header, reply_codes
 from ehcmpi.hl7v2.codec import HL7Error, Message, Value, build, decode, err_segment, reply_msh
+from ehcmpi.ihe.turn_batch import TurnBatch
 
 log = logging.getLogger(__name__)
 #: a transaction: the decoded message and who sent it → the reply's bytes
 Handler = Callable[[Message, Actor], bytes]
+#: several messages of one transaction → each one's reply, or what refused or failed it
+EachHandler = Callable[[Sequence[tuple[Message, Actor]]], Sequence[bytes | Exception]]
 #: messages (MSH-9.1, MSH-9.2) handled on the event loop: short read-only queries
 ON_LOOP = frozenset({("QBP", "Q23"), ("QCN", "J01")})
 
@@ -52,9 +62,25 @@ def sender(message: Message) -> Actor:
 
 
 class Dispatcher:
-    def __init__(self, audit: AuditLog, handlers: Mapping[tuple[str, str], Handler]) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        handlers: Mapping[tuple[str, str], Handler],
+        *,
+        together: Mapping[tuple[str, str], EachHandler] | None = None,
+        threads: int = 1,
+    ) -> None:
+        """``together``: messages answered in groups by one call, at most ``threads`` groups
+        at a time (the loop's request threads); they take precedence over ``handlers``."""
         self._audit = audit
         self._handlers = dict(handlers)
+        groups: dict[EachHandler, TurnBatch[Message, bytes]] = {}
+        self._groups = {
+            kind: groups.setdefault(
+                each, TurnBatch(functools.partial(self.answer_each, each), threads=threads)
+            )
+            for kind, each in (together or {}).items()
+        }
 
     async def __call__(self, raw: bytes) -> bytes:
         """Decode on the loop (0.1 ms), then answer there or on a request thread."""
@@ -63,8 +89,12 @@ class Dispatcher:
         except HL7Error as exc:
             header = read_header(raw)
             return build_ack(header, "AR", error=(exc.code, exc.condition), text=exc.message)
-        if (message.type, message.trigger) in ON_LOOP:
+        kind = (message.type, message.trigger)
+        if kind in ON_LOOP:
             return self.answer(message)
+        group = self._groups.get(kind)
+        if group is not None:
+            return await group.ask(message)
         return await asyncio.to_thread(self.answer, message)
 
     def answer(self, message: Message) -> bytes:
@@ -78,6 +108,29 @@ class Dispatcher:
             call.detail = " ".join([code, *errors])
             return reply
 
+    def answer_each(self, each: EachHandler, messages: Sequence[Message]) -> list[bytes]:
+        """``answer`` for messages answered together by ``each``: one reply and one audit
+        entry per message, whatever refused or broke one of them."""
+        actors = [sender(m) for m in messages]
+        with ExitStack() as stack:
+            calls = [
+                stack.enter_context(self._audit.call(a, f"hl7 {m.type}^{m.trigger}"))
+                for m, a in zip(messages, actors, strict=True)
+            ]
+            try:
+                outcomes = each(list(zip(messages, actors, strict=True)))
+            except Exception as exc:  # not one message's fault: each is answered AE 207
+                outcomes = [exc] * len(messages)
+            replies = [
+                o if isinstance(o, bytes) else self._refusal(m, o)
+                for m, o in zip(messages, outcomes, strict=True)
+            ]
+            for message, call, reply in zip(messages, calls, replies, strict=True):
+                code, errors = reply_codes(reply)
+                call.target = message.control_id
+                call.detail = " ".join([code, *errors])
+            return replies
+
     def _reply(self, message: Message, actor: Actor) -> bytes:
         handler = self._handlers.get((message.type, message.trigger))
         if handler is None:
@@ -88,12 +141,18 @@ class Dispatcher:
             return acknowledge(message, "AR", [unsupported])
         try:
             return handler(message, actor)
-        except HL7Error as exc:
+        except Exception as exc:
+            return self._refusal(message, exc)
+
+    @staticmethod
+    def _refusal(message: Message, exc: Exception) -> bytes:
+        """``AE`` with ERR for what a handler raised: the HL7 error, a refused transaction
+        (207 with its message), else an internal error (207, logged; never a stack trace)."""
+        if isinstance(exc, HL7Error):
             return acknowledge(message, "AE", [exc])
-        except DomainError as exc:
+        if isinstance(exc, DomainError):
             return acknowledge(message, "AE", [HL7Error("207", exc.message)])
-        except Exception:
-            log.exception("HL7 handler failed for %s %s", message.type, message.control_id)
-            return acknowledge(
-                message, "AE", [HL7Error("207", "服务器内部错误 (application internal error)")]
-            )
+        log.error("HL7 handler failed for %s %s", message.type, message.control_id, exc_info=exc)
+        return acknowledge(
+            message, "AE", [HL7Error("207", "服务器内部错误 (application internal error)")]
+        )

@@ -7,16 +7,20 @@ from the domain whose source is MSH-3) and Appendix A documents (身份证: CX.4
 2.16.156.10011.1.3 or CX.5 ``01``), and the patient is registered exactly as the FHIR path
 registers it (same EHC ID), then linked by the matcher.  A40 merges MRG-1 into PID-3 (same
 assigning authority); the subsumed id is never returned again.
+
+Feeds that reach a worker together are answered together (:func:`feed_each_handler`): each
+message parsed and acknowledged as :func:`feed_handler` would, their new patients created in
+one transaction (``PixManager.feed_each``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import Actor, RegistrationRequest, SourceIdentifier
 from ehcmpi.hl7v2.codec import HL7Error, Message
-from ehcmpi.hl7v2.dispatch import Handler, acknowledge
+from ehcmpi.hl7v2.dispatch import EachHandler, Handler, acknowledge
 from ehcmpi.hl7v2.pid import (
     identifiers_from_pid,
     parse_cx,
@@ -72,8 +76,38 @@ def fed(pix: PixManager, message: Message, request: RegistrationRequest, actor: 
 
 def feed_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
     def handle(message: Message, actor: Actor) -> bytes:
-        _check_segments(message)
-        return fed(pix, message, registration_from_pid(message, domains), actor)
+        return fed(pix, message, _feed_request(message, domains), actor)
+
+    return handle
+
+
+def _feed_request(message: Message, domains: DomainRegistry) -> RegistrationRequest:
+    _check_segments(message)
+    return registration_from_pid(message, domains)
+
+
+def feed_each_handler(pix: PixManager, domains: DomainRegistry) -> EachHandler:
+    """``feed_handler`` for several messages at once; a message that cannot be parsed, or
+    whose feed is refused, gets what refused it (the dispatcher's AE) or its PIX error."""
+
+    def handle(asked: Sequence[tuple[Message, Actor]]) -> list[bytes | Exception]:
+        outcomes: list[bytes | Exception | None] = [None] * len(asked)
+        parsed: list[tuple[int, tuple[RegistrationRequest, Actor]]] = []
+        for index, (message, actor) in enumerate(asked):
+            try:
+                parsed.append((index, (_feed_request(message, domains), actor)))
+            except Exception as exc:  # answered AE by the dispatcher, as one alone would be
+                outcomes[index] = exc
+        answers = pix.feed_each([pair for _, pair in parsed])
+        for (index, _), answer in zip(parsed, answers, strict=True):
+            message = asked[index][0]
+            if isinstance(answer, PixError):
+                outcomes[index] = acknowledge(message, "AE", [_rejected(answer)])
+            elif isinstance(answer, Exception):
+                outcomes[index] = answer
+            else:
+                outcomes[index] = acknowledge(message, "AA")
+        return [o for o in outcomes if o is not None]
 
     return handle
 
@@ -168,6 +202,12 @@ def _hospital_id(message: Message, domains: DomainRegistry, which: int) -> Sourc
     if found is None:
         raise HL7Error("101", "PID-3 carries no hospital id", f"PID^{which}^3")
     return found
+
+
+def together(pix: PixManager, domains: DomainRegistry) -> dict[tuple[str, str], EachHandler]:
+    """The feed events, answered in groups (``Dispatcher(together=...)``)."""
+    each = feed_each_handler(pix, domains)
+    return {("ADT", event): each for event in FEED_EVENTS}
 
 
 def handlers(pix: PixManager, domains: DomainRegistry) -> dict[tuple[str, str], Handler]:

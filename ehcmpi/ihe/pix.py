@@ -90,13 +90,35 @@ class PixManager:
         Every source identifier must be in a configured domain: PID-3.4 missing is filled by
         the adapter from the sending application's domain before calling (RULES 13).
         """
+        return self._registration.register(self._fed(request), actor)
+
+    def feed_each(
+        self, asked: Sequence[tuple[RegistrationRequest, Actor]]
+    ) -> list[RegistrationResult | Exception]:
+        """``feed`` of several messages that arrived together, their new patients in one
+        transaction (``RegistrationService.register_each``): one answer each, in order, the
+        refusal (``PixError``, ``DomainError``) or failure in place of a result."""
+        answers: list[RegistrationResult | Exception | None] = [None] * len(asked)
+        fed: list[tuple[int, tuple[RegistrationRequest, Actor]]] = []
+        for index, (request, actor) in enumerate(asked):
+            try:
+                fed.append((index, (self._fed(request), actor)))
+            except PixError as exc:
+                answers[index] = exc
+        registered = self._registration.register_each([pair for _, pair in fed])
+        for (index, _), answer in zip(fed, registered, strict=True):
+            answers[index] = answer
+        return [a for a in answers if a is not None]
+
+    def _fed(self, request: RegistrationRequest) -> RegistrationRequest:
+        """The feed's registration, once each identifier is known to be in a domain."""
         if not request.source_ids:
             raise PixError(
                 "missing_id", "身份源消息缺少患者标识 (PID-3) (feed without a patient identifier)"
             )
         for identifier in request.source_ids:
             self._require_domain(identifier)
-        return self._registration.register(replace(request, mode=RegistrationMode.FEED), actor)
+        return replace(request, mode=RegistrationMode.FEED)
 
     # -- ITI-8 / ITI-30 A40 merge -----------------------------------------------------------
 

@@ -49,7 +49,7 @@ def broken_server(tmp_path: pathlib.Path, key_file: pathlib.Path) -> Iterator[st
 def test_a_broken_database_is_a_500_without_internals(broken_server: str) -> None:
     created = httpx.post(f"{broken_server}/Patient", json=chinese_patient(), timeout=10)
     searched = httpx.get(f"{broken_server}/Patient", params={"name": "zhang"}, timeout=10)
-    # Answered on the event loop, in the turn's shared round trip (fhir/turn_batch.py).
+    # Answered on the event loop, in the turn's shared round trip (ihe/turn_batch.py).
     looked_up = httpx.get(
         f"{broken_server}/Patient", params={"identifier": f"{MPI_ID_SYSTEM}|{'A' * 64}"}, timeout=10
     )

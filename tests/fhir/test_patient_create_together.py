@@ -1,5 +1,5 @@
 """``POST /fhir/Patient`` under concurrency: registrations that reach a worker together are
-answered together (``fhir/turn_batch.py``, ``core/registration_turn.py``; §4.1.2 索引注册),
+answered together (``ihe/turn_batch.py``, ``core/registration_turn.py``; §4.1.2 索引注册),
 each with its own status, patient and EHC ID, over real HTTP."""
 
 from __future__ import annotations

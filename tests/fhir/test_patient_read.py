@@ -105,7 +105,7 @@ def test_a_restored_patient_reads_again_with_a_new_version(
 def test_reads_sent_together_are_answered_each_with_its_own_patient_and_audit(
     fhir_base: str, http: httpx.Client, container: Container
 ) -> None:
-    """Reads that reach a worker together share a round trip (``fhir/turn_batch.py``); each
+    """Reads that reach a worker together share a round trip (``ihe/turn_batch.py``); each
     still gets its own patient, its own 404 and its own call-audit entry."""
     ids = [str(_create_numbered(http, n)["id"]) for n in range(3)]
     unknown = "0" * 64

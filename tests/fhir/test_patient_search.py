@@ -180,7 +180,7 @@ def test_lookups_sent_together_are_answered_each_with_its_own_bundle_and_audit(
     fhir_base: str, people: dict[str, dict[str, Any]], container: Container
 ) -> None:
     """Lookups by identifier that reach a worker together share a round trip
-    (``fhir/turn_batch.py``); each still gets its own Bundle — an unknown number an empty
+    (``ihe/turn_batch.py``); each still gets its own Bundle — an unknown number an empty
     one — and its own call-audit entry."""
     unknown = citizen_id(dt.date(1961, 1, 1), 57)
     asked = [

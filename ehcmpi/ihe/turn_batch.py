@@ -1,5 +1,6 @@
 """Requests that arrive together are answered together (FHIR R4 http ``read`` and
-``create``; PDQm ITI-78 lookups by identifier; guideline §4.1.2 精准查询, 索引注册).
+``create``; PDQm ITI-78 lookups by identifier; ITI-8 / ITI-30 feeds over MLLP; guideline
+§4.1.2 精准查询, 索引注册).  Shared by the FHIR and HL7 v2 adapters.
 
 A worker answers reads and exact lookups on its event loop, one blocking round trip to the
 database each.  Under load several arrive in the same turn of the loop; a :class:`TurnBatch`
@@ -8,10 +9,11 @@ holds them until that turn's end and answers them with one call of its ``answer_
 trip, each still its own query and its own audited call.  One request alone goes out at the
 end of the turn it arrived in, as before; only the round trip is shared.
 
-Writes (``RegistrationService.register_each``: new records share one transaction) are
-answered on the loop's request threads instead (``threads``): at most that many groups at
-once, and what arrives while they all work waits and goes together with the next group — the
-busier the worker, the more requests share a transaction.
+Writes (``RegistrationService.register_each``: new records share one transaction; FHIR
+``POST /Patient`` and HL7 patient identity feeds) are answered on the loop's request threads
+instead (``threads``): at most that many groups at once, and what arrives while they all work
+waits and goes together with the next group — the busier the worker, the more requests share
+a transaction.
 """
 
 from __future__ import annotations
