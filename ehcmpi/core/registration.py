@@ -156,7 +156,7 @@ class RegistrationService:
                 if owner is None:
                     result = self.create(uow, demographics, checked, request, actor)
                 else:
-                    result = self._attach(uow, owner, demographics, checked, request, actor)
+                    result = self.attach_to(uow, owner, demographics, checked, request, actor)
                 if result is not None:
                     result = self.finish(uow, result, best, demographics, checked, request, actor)
                     uow.commit()
@@ -310,7 +310,7 @@ class RegistrationService:
             return None
         return self._crypto.ehc_id(mpi_id, primary.doc_type, primary.number)
 
-    def _attach(
+    def attach_to(
         self,
         uow: UnitOfWork,
         mpi_id: str,
@@ -319,7 +319,8 @@ class RegistrationService:
         request: RegistrationRequest,
         actor: Actor,
     ) -> RegistrationResult | None:
-        """Add what the request brings to an existing record; issue its EHC ID if due."""
+        """Add what the request brings to an existing record; issue its EHC ID if due (None:
+        the record changed meanwhile)."""
         current = uow.patients.get(mpi_id)
         if current is None:
             return None

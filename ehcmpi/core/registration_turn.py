@@ -13,15 +13,14 @@ are answered so:
 3. the others share one transaction: the owners of all their identifiers and the matcher's
    candidates for all of them are read in one round trip, before any write — exactly what
    each would have read in a transaction of its own running at the same moment;
-4. those whose identifiers belong to nobody and whom the matcher does not link to a record are
-   created in that transaction, their rows sent with its ``COMMIT``
-   (``PatientRepository.insert_new``): one round trip for all of them;
-5. the rest — records that exist, matches to attach to, requests that need more reading, and
-   every request of a group whose shared transaction failed (a key taken by another writer
-   meanwhile fails its commit) — register each on its own, as ``register`` does, after it.
-
-So the shared transaction only ever creates records, each exactly as ``register`` would; any
-doubt falls back to the one-at-a-time path, whose lost-race handling is unchanged.
+4. each is then registered as ``register`` would: added to the record its identifiers or
+   the matcher name, or created — its rows sent with the ``COMMIT`` (one round trip for all
+   the new records, ``PatientRepository.insert_new``: a key taken meanwhile fails it);
+5. a request whose identifiers name two records, or whose only documents fail their check,
+   registers on its own after the group, as does every request of a group whose shared
+   transaction failed (a key taken or a record changed by another writer meanwhile, a
+   refusal such as a cancelled record): then each gets exactly ``register``'s answer, and its
+   lost-race handling.
 """
 
 from __future__ import annotations
@@ -86,10 +85,10 @@ def register_together(
         keys = identifier_keys(checked, request)
         items.append(_Item(index, request, actor, checked, demographics, search, keys))
     group, waiting = _apart(items)
-    created = _create_together(service, group) if len(group) > 1 else {}
-    for index, result in created.items():
+    registered = _register_group(service, group) if group else {}
+    for index, result in registered.items():
         answers[index] = result
-    for item in [i for i in group if i.index not in created] + waiting:
+    for item in [i for i in group if i.index not in registered] + waiting:
         try:
             answers[item.index] = service.register_checked(item.request, item.checked, item.actor)
         except DomainError as exc:
@@ -111,11 +110,11 @@ def _apart(items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
     return group, waiting
 
 
-def _create_together(
+def _register_group(
     service: RegistrationService, group: list[_Item]
 ) -> dict[int, RegistrationResult]:
-    """Create, in one transaction, the records of the items that are new: their results by
-    index; nothing (and the transaction rolled back) if anything failed."""
+    """Register, in one transaction, the items it can: their results by index; nothing (and
+    the transaction rolled back) if anything failed or changed meanwhile."""
     linker = service.linker
     try:
         with service.unit_of_work() as uow:
@@ -123,24 +122,40 @@ def _create_together(
                 if linker and item.search:
                     linker.expect(uow, item.search)
             found = uow.patients.find_each([key for item in group for key in item.keys])
-            new: list[tuple[_Item, Candidate | None]] = []
+            plans: list[tuple[str, _Item, Candidate | None]] = []  # (owner or "", item, best)
             at = 0
             for item in group:
-                owners, at = found[at : at + len(item.keys)], at + len(item.keys)
-                if any(owners) or (item.checked.documents and not item.checked.valid):
-                    continue  # an existing record, or a failing number to compare: alone
-                best = linker.best(uow, item.search) if linker and item.search else None
-                if auto_link(best) is None:
-                    new.append((item, best))
+                owners, at = set(found[at : at + len(item.keys)]), at + len(item.keys)
+                owners.discard(None)
+                if len(owners) > 1 or (item.checked.documents and not item.checked.valid):
+                    continue  # identifiers of two records, or a failing number: alone
+                best = None
+                if not owners and linker and item.search:
+                    best = linker.best(uow, item.search)
+                    matched = auto_link(best)
+                    if matched is not None:
+                        owners.add(matched.patient.mpi_id)
+                plans.append((str(next(iter(owners), "")), item, best))
+            # Records to change first, by ID, then the new ones by identifier: two groups
+            # in two processes take their locks in the same order.
+            plans.sort(key=lambda p: (not p[0], p[0], [(k.scope, k.value) for k in p[1].keys]))
             results: dict[int, RegistrationResult] = {}
-            new.sort(key=lambda pair: [(k.scope, k.value) for k in pair[0].keys])  # lock order
-            for item, best in new:
+            for owner, item, best in plans:
                 args = (item.demographics, item.checked, item.request, item.actor)
-                result = service.create(uow, *args, keys_free=True)
-                assert result is not None
+                result = (
+                    service.attach_to(uow, owner, *args)
+                    if owner
+                    else service.create(uow, *args, keys_free=True)
+                )
+                if result is None:
+                    raise _Changed(owner)
                 results[item.index] = service.finish(uow, result, best, *args)
             uow.commit()
             return results
-    except Exception:  # a key taken meanwhile, or anything else: each on its own instead
+    except Exception:  # a key taken, a record changed, a refusal: each on its own instead
         log.debug("registrations together fell back to one at a time", exc_info=True)
         return {}
+
+
+class _Changed(Exception):
+    """A record the group read changed before the group wrote it."""
