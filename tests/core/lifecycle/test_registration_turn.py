@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ehcmpi.bootstrap import Container
-from ehcmpi.core.errors import InvalidDocumentError
+from ehcmpi.core.errors import CancelledError, InvalidDocumentError
 from ehcmpi.core.model import RegistrationRequest, RegistrationResult
 from ehcmpi.core.registration import RegistrationService
 from tests.core.support import (
+    ADMIN,
     CLERK,
     ZHANG_WEI_BIRTH,
     ZHANG_WEI_ID,
@@ -98,12 +99,33 @@ def test_new_patients_answered_together_share_one_transaction_and_get_their_own_
         (r.patient.mpi_id, "created", "success") for r in results
     )
 
+    commits.clear()
+
     again = _results(_each(linked, asked))
 
     assert [(r.patient.mpi_id, r.created) for r in again] == [
         (r.patient.mpi_id, False) for r in results
     ]
     assert _count(linked) == 6
+    assert commits == ["commit"]  # known records join the group's transaction too
+
+
+def test_a_refusal_inside_the_shared_transaction_leaves_the_others_registered(
+    linked: Container, commits: list[str]
+) -> None:
+    """A cancelled record is only found to be cancelled in the shared transaction: it fails
+    it (nothing of it written), and each request then registers alone — the cancelled one
+    refused as ``register`` refuses it, the others registered."""
+    cancelled = linked.registration.register(_new(0), CLERK).patient
+    linked.maintenance.cancel(cancelled.mpi_id, "重复建档", ADMIN)
+    commits.clear()
+
+    new, refused, known = _each(linked, [_new(1), _new(0), _new(1)])
+
+    assert isinstance(refused, CancelledError)
+    assert new.created and not known.created and known.patient.mpi_id == new.patient.mpi_id
+    assert _count(linked) == 2
+    assert commits == ["commit", "commit"]  # the first of _new(1) alone, then its repeat
 
 
 def _his(req: RegistrationRequest) -> tuple[str, str]:
