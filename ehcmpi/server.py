@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -89,6 +90,13 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
     asyncio.get_running_loop().set_default_executor(threads)
     # ``serve`` migrated (where configured) before any worker started: only check here.
     container = build(settings, engine=open_database(settings, migrate_now=False))
+    # What is alive now (modules, the app, the container: ~330,000 objects) lives as long as
+    # the process: out of the collector's sight, a full collection under load scans only what
+    # came since — at 1,300 registrations/s with 2 workers, 20 s: pauses of up to 159 ms
+    # (4 collections, 581 ms in all) became up to ~20 ms (12, 248 ms); the slowest
+    # registration 191 → 77 ms.
+    gc.collect()
+    gc.freeze()
     server = settings.server
     mllp = MllpServer(
         hl7_app.dispatcher(container), host=server.mllp_host, port=server.mllp_port,
