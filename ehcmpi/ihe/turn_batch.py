@@ -47,10 +47,15 @@ class TurnBatch(Generic[Q, A]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[A] = loop.create_future()
         self._pending.append((question, future))
-        if not self._due and self._busy < max(self._threads, 1):
+        if not self._due and self._may_start():
             self._due = True
             loop.call_soon(self._start, loop)
         return future
+
+    def _may_start(self) -> bool:
+        """A group may start: none is running, or a thread is free and more than one
+        question waits (a lone one waits for the running group to end: groups stay larger)."""
+        return self._busy == 0 or (self._busy < self._threads and len(self._pending) > 1)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._due = False
@@ -70,7 +75,7 @@ class TurnBatch(Generic[Q, A]):
     ) -> None:
         self._busy -= 1
         self._settle(pending, answers)
-        if self._pending and not self._due:  # arrived while every thread was busy
+        if self._pending and not self._due and self._may_start():  # arrived meanwhile
             self._due = True
             loop.call_soon(self._start, loop)
 

@@ -1,0 +1,88 @@
+"""Questions that arrive together are answered together (``ehcmpi/ihe/turn_batch.py``): on the
+loop per turn, or on request threads in groups that grow while the threads are busy."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+from ehcmpi.ihe.turn_batch import TurnBatch
+
+
+class Recorder:
+    """An ``answer_each`` that records its groups and holds each until released."""
+
+    def __init__(self, hold: bool) -> None:
+        self.groups: list[list[str]] = []
+        self.hold = hold
+        self.released = threading.Semaphore(0)
+
+    def __call__(self, questions: list[str]) -> Sequence[str | Exception]:
+        self.groups.append(list(questions))
+        if self.hold:
+            self.released.acquire(timeout=10)
+        return [ValueError(q) if q.startswith("bad") else q.upper() for q in questions]
+
+
+async def _turns(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0.01)
+
+
+def test_on_the_loop_one_turns_questions_are_one_group() -> None:
+    recorder = Recorder(hold=False)
+
+    async def ask() -> list[object]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder)
+        first = await asyncio.gather(batch.ask("a"), batch.ask("bad-b"), return_exceptions=True)
+        second = await batch.ask("c")
+        return [*first, second]
+
+    answers = asyncio.run(ask())
+
+    assert answers[0] == "A" and isinstance(answers[1], ValueError) and answers[2] == "C"
+    assert recorder.groups == [["a", "bad-b"], ["c"]]
+
+
+def test_on_threads_a_lone_question_waits_for_a_busy_group_and_groups_grow() -> None:
+    """Two threads: the first question starts a group at once; while it works a lone
+    question waits (it would be a group of one), a second one makes a group; with both
+    threads busy every question waits for the next free thread, then all go together."""
+    recorder = Recorder(hold=True)
+
+    async def ask() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=2)
+        asked = [batch.ask("a")]
+        await _turns()
+        asked.append(batch.ask("b"))
+        await _turns()
+        assert recorder.groups == [["a"]]  # b waits: a lone question while a group works
+        asked.append(batch.ask("c"))
+        await _turns()
+        assert recorder.groups == [["a"], ["b", "c"]]
+        asked += [batch.ask(q) for q in ("d", "e", "f")]
+        await _turns()
+        assert len(recorder.groups) == 2  # both threads busy: d, e, f wait
+        recorder.released.release()
+        await _turns()
+        assert recorder.groups[2:] == [["d", "e", "f"]]
+        for _ in range(2):
+            recorder.released.release()
+        return list(await asyncio.gather(*asked))
+
+    assert asyncio.run(ask()) == ["A", "B", "C", "D", "E", "F"]
+
+
+def test_a_failure_of_the_whole_group_answers_each_question_with_it() -> None:
+    def broken(questions: list[str]) -> Sequence[str]:
+        raise RuntimeError("database down")
+
+    async def ask() -> list[object]:
+        batch: TurnBatch[str, str] = TurnBatch(broken, threads=1)
+        return await asyncio.gather(batch.ask("a"), batch.ask("b"), return_exceptions=True)
+
+    answers = asyncio.run(ask())
+
+    assert [str(a) for a in answers] == ["database down", "database down"]
+    assert all(isinstance(a, RuntimeError) for a in answers)
