@@ -73,6 +73,12 @@ class Linker:
         found = self.matcher.candidates(uow, search)
         return found[0] if found else None
 
+    def best_each(
+        self, uow: UnitOfWork, searches: Sequence[CandidateSearch]
+    ) -> list[Candidate | None]:
+        """``best`` of several searches, their candidates read together."""
+        return [c[0] if c else None for c in self.matcher.candidates_each(uow, searches)]
+
     def decide(
         self,
         uow: UnitOfWork,

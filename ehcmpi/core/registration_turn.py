@@ -37,7 +37,7 @@ from ehcmpi.core.documents import (
     identifier_keys,
 )
 from ehcmpi.core.errors import DomainError
-from ehcmpi.core.linking import auto_link
+from ehcmpi.core.linking import Linker, auto_link
 from ehcmpi.core.matching.online import Candidate, CandidateSearch
 from ehcmpi.core.model import (
     Actor,
@@ -46,6 +46,7 @@ from ehcmpi.core.model import (
     RegistrationRequest,
     RegistrationResult,
 )
+from ehcmpi.core.ports import UnitOfWork
 
 if TYPE_CHECKING:
     from ehcmpi.core.registration import RegistrationService
@@ -115,32 +116,10 @@ def _register_group(
 ) -> dict[int, RegistrationResult]:
     """Register, in one transaction, the items it can: their results by index; nothing (and
     the transaction rolled back) if anything failed or changed meanwhile."""
-    linker = service.linker
     try:
         with service.unit_of_work() as uow:
-            for item in group:
-                if linker and item.search:
-                    linker.expect(uow, item.search)
-            found = uow.patients.find_each([key for item in group for key in item.keys])
-            plans: list[tuple[str, _Item, Candidate | None]] = []  # (owner or "", item, best)
-            at = 0
-            for item in group:
-                owners, at = set(found[at : at + len(item.keys)]), at + len(item.keys)
-                owners.discard(None)
-                if len(owners) > 1 or (item.checked.documents and not item.checked.valid):
-                    continue  # identifiers of two records, or a failing number: alone
-                best = None
-                if not owners and linker and item.search:
-                    best = linker.best(uow, item.search)
-                    matched = auto_link(best)
-                    if matched is not None:
-                        owners.add(matched.patient.mpi_id)
-                plans.append((str(next(iter(owners), "")), item, best))
-            # Records to change first, by ID, then the new ones by identifier: two groups
-            # in two processes take their locks in the same order.
-            plans.sort(key=lambda p: (not p[0], p[0], [(k.scope, k.value) for k in p[1].keys]))
             results: dict[int, RegistrationResult] = {}
-            for owner, item, best in plans:
+            for owner, item, best in _plans(uow, service.linker, group):
                 args = (item.demographics, item.checked, item.request, item.actor)
                 result = (
                     service.attach_to(uow, owner, *args)
@@ -155,6 +134,40 @@ def _register_group(
     except Exception:  # a key taken, a record changed, a refusal: each on its own instead
         log.debug("registrations together fell back to one at a time", exc_info=True)
         return {}
+
+
+def _plans(
+    uow: UnitOfWork, linker: Linker | None, group: list[_Item]
+) -> list[tuple[str, _Item, Candidate | None]]:
+    """The group's reads, before any write: for each item it can register, the record to add
+    it to (``""``: a new one) and the matcher's best candidate — the owners of every
+    identifier and the candidates' keys in one round trip, the candidates' records in one
+    more.  Records to change come first, by ID, then the new ones by identifier: two groups
+    in two processes take their locks in the same order."""
+    for item in group:
+        if linker and item.search:
+            linker.expect(uow, item.search)
+    found = uow.patients.find_each([key for item in group for key in item.keys])
+    owned: list[tuple[str, _Item]] = []
+    at = 0
+    for item in group:
+        owners, at = set(found[at : at + len(item.keys)]), at + len(item.keys)
+        owners.discard(None)
+        if len(owners) > 1 or (item.checked.documents and not item.checked.valid):
+            continue  # identifiers of two records, or a failing number: alone
+        owned.append((str(next(iter(owners), "")), item))
+    searched = [(i, s) for o, i in owned if not o and (s := i.search) is not None]
+    bests: dict[int, Candidate | None] = {}
+    if linker and searched:
+        found_best = linker.best_each(uow, [s for _, s in searched])
+        bests = {i.index: b for (i, _), b in zip(searched, found_best, strict=True)}
+    plans = []
+    for owner, item in owned:
+        best = bests.get(item.index)
+        matched = auto_link(best)
+        plans.append((owner or (matched.patient.mpi_id if matched else ""), item, best))
+    plans.sort(key=lambda p: (not p[0], p[0], [(k.scope, k.value) for k in p[1].keys]))
+    return plans
 
 
 class _Changed(Exception):

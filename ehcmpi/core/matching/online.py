@@ -8,7 +8,7 @@ is scored with the rule set, best first.  Pairs an operator has declared differe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ehcmpi.core.matching.blocking import record_keys
@@ -88,15 +88,40 @@ class Matcher:
         capped = search.capped
         found = dict.fromkeys(uow.links.candidates_capped(capped)) if capped else {}
         skip = set(exclude) | ({subject} if subject else set())
+        patients = [
+            p
+            for p in uow.patients.get_many([m for m in found if m not in skip])
+            if p.status is PatientStatus.ACTIVE
+            and not (subject and uow.links.manual_no_match(subject, p.mpi_id))
+        ]
+        return self._scored(search, patients)
+
+    def candidates_each(
+        self, uow: UnitOfWork, searches: Sequence[CandidateSearch]
+    ) -> list[list[Candidate]]:
+        """``candidates`` of several new records (registrations answered together): their
+        candidates' golden records read together, not one search after another."""
+        found = [
+            list(dict.fromkeys(uow.links.candidates_capped(s.capped))) if s.capped else []
+            for s in searches
+        ]
+        read = {
+            p.mpi_id: p
+            for p in uow.patients.get_many([m for f in found for m in f])
+            if p.status is PatientStatus.ACTIVE
+        }
+        return [
+            self._scored(search, [read[m] for m in ids if m in read])
+            for search, ids in zip(searches, found, strict=True)
+        ]
+
+    def _scored(self, search: CandidateSearch, patients: list[PatientRecord]) -> list[Candidate]:
+        """The patients as candidates for what was searched, best first."""
         features = self.scorer.features(search.record)
-        results = []
-        for patient in uow.patients.get_many([m for m in found if m not in skip]):
-            if patient.status is not PatientStatus.ACTIVE:
-                continue
-            mpi_id = patient.mpi_id
-            if subject and uow.links.manual_no_match(subject, mpi_id):
-                continue
-            other = self.scorer.features(golden_match_record(patient))
-            results.append(Candidate(patient, self.scorer.explain(features, other)))
+        scorer = self.scorer
+        results = [
+            Candidate(p, scorer.explain(features, scorer.features(golden_match_record(p))))
+            for p in patients
+        ]
         results.sort(key=lambda c: -c.result.weight)
         return results

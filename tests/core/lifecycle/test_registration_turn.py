@@ -17,6 +17,7 @@ from ehcmpi.bootstrap import Container
 from ehcmpi.core.errors import CancelledError, InvalidDocumentError
 from ehcmpi.core.model import RegistrationRequest, RegistrationResult
 from ehcmpi.core.registration import RegistrationService
+from ehcmpi.storage.patients import SqlPatientRepository
 from tests.core.support import (
     ADMIN,
     CLERK,
@@ -263,3 +264,40 @@ def test_an_unexpected_failure_of_one_request_fails_only_that_one(
     with linked.uow() as uow:
         outcomes = sorted(e.outcome for e in uow.audit.recent(10, action="register"))
     assert outcomes == ["failure", "success", "success"]
+
+
+def test_the_candidates_of_a_group_are_read_together_and_decide_as_alone(
+    linked: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three new feeds, each a possible match to a different known patient (name and birth
+    date, no document): each gets its own record and a review task, as alone; the known
+    patients are read once for the whole group, not once per request."""
+    known = [_new(i) for i in range(3)]
+    for req in known:
+        linked.registration.register(req, CLERK)
+    born = [linked.query.find(*_his(r), CLERK) for r in known]
+    asked = [
+        request(r.demographics.name, sources=(lis(f"L-{i}"),), birth_date=b.demographics.birth_date)
+        for i, (r, b) in enumerate(zip(known, born, strict=True))
+        if b is not None
+    ]
+    reads: list[list[str]] = []
+    get_many = SqlPatientRepository.get_many
+
+    def counted(repo: SqlPatientRepository, ids: Any) -> Any:
+        reads.append(list(ids))
+        return get_many(repo, ids)
+
+    monkeypatch.setattr(SqlPatientRepository, "get_many", counted)
+
+    results = _results(_each(linked, asked))
+
+    assert [r.created for r in results] == [True] * 3
+    total, items = linked.review.queue(CLERK)
+    assert total == 3
+    pairs = {(t.record.mpi_id, t.candidate.mpi_id) for t in items}
+    assert pairs == {
+        (r.patient.mpi_id, b.mpi_id) for r, b in zip(results, born, strict=True) if b is not None
+    }
+    assert sorted(reads[0]) == sorted(b.mpi_id for b in born if b is not None)
+    assert len(reads) == 1
