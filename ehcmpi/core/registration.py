@@ -173,55 +173,32 @@ class RegistrationService:
         request: RegistrationRequest,
         actor: Actor,
     ) -> RegistrationResult:
-        """What follows the record's own writes: links and survivorship (with a matcher), and
-        the account numbers given (PID-18) on the record created or matched."""
-        if self._linker is not None:
-            result = self._link(uow, result, best, demographics, checked, request, actor)
+        """What follows the record's own writes: with a matcher the matching decision, the
+        source records and survivorship (§4.1.1); then the account numbers given (PID-18) on
+        the record created or matched."""
+        linker = self._linker
+        if linker is not None:
+            mpi_id = result.patient.mpi_id
+            decision = None
+            state = LinkState.MATCH
+            if best is not None and best.outcome is not MatchOutcome.NO_MATCH:
+                source = next(iter(request.source_ids), None)
+                decision = linker.decide(
+                    uow, mpi_id, best.patient.mpi_id, best.result, actor, source=source
+                )
+                if best.outcome is MatchOutcome.POSSIBLE_MATCH:
+                    state = LinkState.POSSIBLE_MATCH
+                    linker.queue_review(uow, decision, decision.source)
+            sources = linker.save_sources(
+                uow, mpi_id, request.source_ids, demographics, checked.documents, actor,
+                state=state, decision=decision, fresh=result.created,
+            )  # fmt: skip
+            created = sources if result.created else None
+            patient = linker.refresh(uow, result.patient, actor, created=created)
+            result = replace(result, patient=patient)
         if request.accounts:
             uow.patients.add_accounts(result.patient.mpi_id, request.accounts)
         return result
-
-    def _link(
-        self,
-        uow: UnitOfWork,
-        result: RegistrationResult,
-        best: Candidate | None,
-        demographics: Demographics,
-        checked: CheckedDocuments,
-        request: RegistrationRequest,
-        actor: Actor,
-    ) -> RegistrationResult:
-        """Record the matching decision, the source records and survivorship (§4.1.1)."""
-        assert self._linker is not None
-        mpi_id = result.patient.mpi_id
-        decision = None
-        state = LinkState.MATCH
-        if best is not None and best.outcome is not MatchOutcome.NO_MATCH:
-            decision = self._linker.decide(
-                uow,
-                mpi_id,
-                best.patient.mpi_id,
-                best.result,
-                actor,
-                source=next(iter(request.source_ids), None),
-            )
-            if best.outcome is MatchOutcome.POSSIBLE_MATCH:
-                state = LinkState.POSSIBLE_MATCH
-                self._linker.queue_review(uow, decision, decision.source)
-        sources = self._linker.save_sources(
-            uow,
-            mpi_id,
-            request.source_ids,
-            demographics,
-            checked.documents,
-            actor,
-            state=state,
-            decision=decision,
-            fresh=result.created,
-        )
-        created = sources if result.created else None
-        patient = self._linker.refresh(uow, result.patient, actor, created=created)
-        return replace(result, patient=patient)
 
     def _owner(
         self, uow: UnitOfWork, checked: CheckedDocuments, request: RegistrationRequest

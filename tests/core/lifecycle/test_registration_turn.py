@@ -49,6 +49,13 @@ def _results(answers: list[Any]) -> list[RegistrationResult]:
     return answers
 
 
+def _outcomes(container: Container) -> list[str]:
+    """The call audit's outcomes of the registrations so far, sorted."""
+    container.audit.flush()
+    with container.uow() as uow:
+        return sorted(e.outcome for e in uow.audit.recent(50, action="register"))
+
+
 def _count(container: Container) -> int:
     with container.uow() as uow:
         return uow.patients.count()
@@ -141,10 +148,7 @@ def test_a_refused_request_is_answered_alone_and_spoils_no_other(linked: Contain
     assert isinstance(refused, InvalidDocumentError)
     assert first.created and last.created
     assert _count(linked) == 2
-    linked.audit.flush()
-    with linked.uow() as uow:
-        outcomes = sorted(e.outcome for e in uow.audit.recent(10, action="register"))
-    assert outcomes == sorted(["success", "success", f"error:{refused.code}"])
+    assert _outcomes(linked) == sorted(["success", "success", f"error:{refused.code}"])
 
 
 def test_one_patient_named_twice_in_a_group_is_one_record(linked: Container) -> None:
@@ -260,10 +264,7 @@ def test_an_unexpected_failure_of_one_request_fails_only_that_one(
     assert isinstance(failed, RuntimeError)
     assert first.created and last.created
     assert _count(linked) == 2
-    linked.audit.flush()
-    with linked.uow() as uow:
-        outcomes = sorted(e.outcome for e in uow.audit.recent(10, action="register"))
-    assert outcomes == ["failure", "success", "success"]
+    assert _outcomes(linked) == ["failure", "success", "success"]
 
 
 def test_the_candidates_of_a_group_are_read_together_and_decide_as_alone(
