@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.audit import AuditCall, AuditLog
 from ehcmpi.core.documents import (
     FLAG_NO_DOCUMENT,
     CheckedDocuments,
@@ -67,6 +67,12 @@ def new_archive_no(now: dt.datetime) -> str:
     return f"TA{now:%Y%m%d}{secrets.randbelow(10**8):08d}"
 
 
+def _noted(call: AuditCall, result: RegistrationResult) -> None:
+    """The call audit's target and detail of a registration."""
+    call.target = result.patient.mpi_id
+    call.detail = "created" if result.created else "existing"
+
+
 class RegistrationService:
     """Register single patients and batches; add documents to an existing record."""
 
@@ -99,8 +105,7 @@ class RegistrationService:
         with self._audit.call(actor, "register") as call:
             checked = self.check(request)
             result = self.register_checked(request, checked, actor)
-            call.target = result.patient.mpi_id
-            call.detail = "created" if result.created else "existing"
+            _noted(call, result)
             return result
 
     def register_each(
@@ -113,8 +118,7 @@ class RegistrationService:
             answers = register_together(self, requests, calls)
             for call, answer in zip(calls, answers, strict=True):
                 if isinstance(answer, RegistrationResult):
-                    call.target = answer.patient.mpi_id
-                    call.detail = "created" if answer.created else "existing"
+                    _noted(call, answer)
             return answers
 
     def register_batch(
@@ -148,22 +152,41 @@ class RegistrationService:
                 if linker and search:
                     linker.expect(uow, search)  # with the owners' lookup: one round trip
                 owner = self._owner(uow, checked, request)
-                best = None
-                if owner is None and linker and search:
-                    best = linker.best(uow, search)
-                    matched = auto_link(best)
-                    owner = matched.patient.mpi_id if matched else None
-                if owner is None:
-                    result = self.create(uow, demographics, checked, request, actor)
-                else:
-                    result = self.attach_to(uow, owner, demographics, checked, request, actor)
+                best = linker.best(uow, search) if owner is None and linker and search else None
+                args = (demographics, checked, request, actor)
+                result = self.register_with(uow, owner, best, *args)
                 if result is not None:
-                    result = self.finish(uow, result, best, demographics, checked, request, actor)
                     uow.commit()
                     return result
         raise ConflictError("并发注册冲突，请重试 (registration kept conflicting; retry)")
 
-    def finish(
+    def register_with(
+        self,
+        uow: UnitOfWork,
+        owner: str | None,
+        best: Candidate | None,
+        demographics: Demographics,
+        checked: CheckedDocuments,
+        request: RegistrationRequest,
+        actor: Actor,
+        *,
+        keys_free: bool = False,
+    ) -> RegistrationResult | None:
+        """The registration's writes, once its reads are done: added to ``owner`` (the
+        record its identifiers name) or to the matcher's ``best`` if that is a MATCH, else a
+        new record; then linked.  None: a key was taken or the record changed meanwhile.
+        ``keys_free``: the caller found the new record's keys free and retries the whole
+        transaction if that changed (``PatientRepository.insert_new``)."""
+        matched = auto_link(best) if owner is None else None
+        owner = owner or (matched.patient.mpi_id if matched else None)
+        args = (demographics, checked, request, actor)
+        if owner is None:
+            result = self._create(uow, *args, keys_free=keys_free)
+        else:
+            result = self._attach_to(uow, owner, *args)
+        return None if result is None else self._finish(uow, result, best, *args)
+
+    def _finish(
         self,
         uow: UnitOfWork,
         result: RegistrationResult,
@@ -244,7 +267,7 @@ class RegistrationService:
                     return mpi_id
         return None
 
-    def create(
+    def _create(
         self,
         uow: UnitOfWork,
         demographics: Demographics,
@@ -254,9 +277,6 @@ class RegistrationService:
         *,
         keys_free: bool = False,
     ) -> RegistrationResult | None:
-        """A new record (None: one of its keys was taken meanwhile).  ``keys_free``: the
-        caller found them free and retries the whole transaction if that changed
-        (``PatientRepository.insert_new``)."""
         now = self._clock()
         mpi_id = self._crypto.new_mpi_id(self._node)
         documents = with_primary(checked.documents)
@@ -287,7 +307,7 @@ class RegistrationService:
             return None
         return self._crypto.ehc_id(mpi_id, primary.doc_type, primary.number)
 
-    def attach_to(
+    def _attach_to(
         self,
         uow: UnitOfWork,
         mpi_id: str,

@@ -121,14 +121,10 @@ def _register_group(
             results: dict[int, RegistrationResult] = {}
             for owner, item, best in _plans(uow, service.linker, group):
                 args = (item.demographics, item.checked, item.request, item.actor)
-                result = (
-                    service.attach_to(uow, owner, *args)
-                    if owner
-                    else service.create(uow, *args, keys_free=True)
-                )
+                result = service.register_with(uow, owner or None, best, *args, keys_free=True)
                 if result is None:
                     raise _Changed(owner)
-                results[item.index] = service.finish(uow, result, best, *args)
+                results[item.index] = result
             uow.commit()
             return results
     except Exception:  # a key taken, a record changed, a refusal: each on its own instead

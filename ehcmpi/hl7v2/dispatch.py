@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 
-from ehcmpi.core.audit import AuditLog
+from ehcmpi.core.audit import AuditCall, AuditLog
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.model import Actor
 from ehcmpi.hl7v2.ack import build_ack, read_header, reply_codes
@@ -59,6 +59,13 @@ def sender(message: Message) -> Actor:
     """The sending system as the audited actor: ``hl7:<MSH-3>@<MSH-4>``."""
     facility = f"@{message.sending_facility}" if message.sending_facility else ""
     return Actor(f"hl7:{message.sending_application or '?'}{facility}", channel="mllp")
+
+
+def _noted(call: AuditCall, message: Message, reply: bytes) -> None:
+    """The message audit's target (MSH-10) and detail (the acknowledgement code and errors)."""
+    code, errors = reply_codes(reply)
+    call.target = message.control_id
+    call.detail = " ".join([code, *errors])
 
 
 class Dispatcher:
@@ -102,10 +109,8 @@ class Dispatcher:
         actor = sender(message)
         kind = f"{message.type}^{message.trigger}"
         with self._audit.call(actor, f"hl7 {kind}") as call:
-            call.target = message.control_id
             reply = self._reply(message, actor)
-            code, errors = reply_codes(reply)
-            call.detail = " ".join([code, *errors])
+            _noted(call, message, reply)
             return reply
 
     def answer_each(self, each: EachHandler, messages: Sequence[Message]) -> list[bytes]:
@@ -126,9 +131,7 @@ class Dispatcher:
                 for m, o in zip(messages, outcomes, strict=True)
             ]
             for message, call, reply in zip(messages, calls, replies, strict=True):
-                code, errors = reply_codes(reply)
-                call.target = message.control_id
-                call.detail = " ".join([code, *errors])
+                _noted(call, message, reply)
             return replies
 
     def _reply(self, message: Message, actor: Actor) -> bytes:

@@ -205,19 +205,19 @@ def test_another_writer_between_the_groups_reads_and_commit_makes_no_duplicate(
     asked = [_new(i) for i in range(4)]
     rival = request(NAMES[2], ("01", asked[2].documents[0].number), sources=(lis("R-2"),))
     answers: list[RegistrationResult] = []
-    create = RegistrationService.create
+    register_with = RegistrationService.register_with
 
     def meanwhile(service: RegistrationService, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("keys_free") and not answers and not other.is_alive():
             other.start()
             if engine.dialect.name == "postgresql":
                 other.join(timeout=30)
-        return create(service, *args, **kwargs)
+        return register_with(service, *args, **kwargs)
 
     other = threading.Thread(
         target=lambda: answers.append(linked.registration.register(rival, CLERK))
     )
-    monkeypatch.setattr(RegistrationService, "create", meanwhile)
+    monkeypatch.setattr(RegistrationService, "register_with", meanwhile)
 
     results = _results(_each(linked, asked))
     other.join(timeout=30)
@@ -244,19 +244,19 @@ def test_an_unexpected_failure_of_one_request_fails_only_that_one(
     registered."""
     asked = [_new(0), _new(1), _new(2)]
     register_checked = RegistrationService.register_checked
-    create = RegistrationService.create
+    register_with = RegistrationService.register_with
 
     def no_group(service: RegistrationService, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("keys_free"):
             raise RuntimeError("the shared transaction breaks")
-        return create(service, *args, **kwargs)
+        return register_with(service, *args, **kwargs)
 
     def broken(service: RegistrationService, req: RegistrationRequest, *args: Any) -> Any:
         if req is asked[1]:
             raise RuntimeError("disk on fire")
         return register_checked(service, req, *args)
 
-    monkeypatch.setattr(RegistrationService, "create", no_group)
+    monkeypatch.setattr(RegistrationService, "register_with", no_group)
     monkeypatch.setattr(RegistrationService, "register_checked", broken)
 
     first, failed, last = _each(linked, asked)
