@@ -86,3 +86,37 @@ def test_a_failure_of_the_whole_group_answers_each_question_with_it() -> None:
 
     assert [str(a) for a in answers] == ["database down", "database down"]
     assert all(isinstance(a, RuntimeError) for a in answers)
+
+
+def test_a_lone_question_left_when_a_group_ends_waits_briefly_for_company() -> None:
+    """The question that waited for a busy group does not go alone the moment that group
+    ends: one that arrives within ``company`` goes with it; if none comes, it goes alone."""
+    recorder = Recorder(hold=True)
+    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
+
+    async def ask() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=2, company=company)
+        first = batch.ask("a")
+        await _turns()
+        second = batch.ask("b")  # lone: waits for a's group
+        await _turns()
+        recorder.released.release()
+        assert await first == "A"
+        await _turns()  # a's client is back a little later
+        third = batch.ask("c")
+        await _turns()
+        assert recorder.groups == [["a"], ["b", "c"]]
+        recorder.released.release()
+        assert await asyncio.gather(second, third) == ["B", "C"]
+        fourth = batch.ask("d")  # nothing works: goes at once
+        await _turns()
+        fifth = batch.ask("e")  # lone, waits for d's group
+        await _turns()
+        recorder.released.release()
+        assert await fourth == "D"
+        await asyncio.sleep(company * 1.5)  # nobody comes: e goes alone
+        assert recorder.groups[2:] == [["d"], ["e"]]
+        recorder.released.release()
+        return [await fifth]
+
+    assert asyncio.run(ask()) == ["E"]
