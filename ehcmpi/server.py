@@ -1,5 +1,6 @@
 """``ehcmpi serve``: FHIR over HTTP and MLLP in one process, on one asyncio loop — or in
-``[server] http_workers`` processes listening on the same ports (SO_REUSEPORT).
+``[server] http_workers`` processes: HTTP on the same port (SO_REUSEPORT), MLLP connections
+accepted by the parent and each handed to the worker with the fewest (``ehcmpi.handoff``).
 
 Defaults: HTTP 127.0.0.1:8080 (base ``/fhir``), MLLP 127.0.0.1:2575.  On SIGINT/SIGTERM the
 HTTP server drains its requests, then MLLP stops accepting and finishes in-flight messages.
@@ -32,6 +33,7 @@ import uvloop
 
 from ehcmpi.bootstrap import build, load_crypto, open_database
 from ehcmpi.fhir.app import create_app
+from ehcmpi.handoff import Handoff, Intake
 from ehcmpi.hl7v2 import app as hl7_app
 from ehcmpi.hl7v2.mllp import MllpServer, server_tls
 from ehcmpi.settings import ConfigError, Settings
@@ -83,7 +85,11 @@ def _listen(host: str, port: int, what: str, *, shared: bool = False) -> socket.
     return sock
 
 
-async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket.socket) -> None:
+async def _serve(
+    settings: Settings, http_sock: socket.socket, mllp: socket.socket | tuple[Intake, int]
+) -> None:
+    """Serve until a signal; ``mllp``: the listening socket, or the channel of a worker whose
+    parent hands it MLLP connections (and the port they came to)."""
     # The request threads of writes and broad searches, FHIR and HL7 alike (asyncio.to_thread);
     # FastAPI's own for ``def`` endpoints have their limiter (fhir/app.py).
     threads = ThreadPoolExecutor(settings.server.request_threads, thread_name_prefix="request")
@@ -98,11 +104,15 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
     gc.collect()
     gc.freeze()
     server = settings.server
-    mllp = MllpServer(
-        hl7_app.dispatcher(container), host=server.mllp_host, port=server.mllp_port,
+    intake, mllp_port = mllp if isinstance(mllp, tuple) else (None, server.mllp_port)
+    hl7 = MllpServer(
+        hl7_app.dispatcher(container), host=server.mllp_host, port=mllp_port,
         tls=mllp_tls(settings),
     )  # fmt: skip
-    await mllp.start(mllp_sock)
+    if intake is None:
+        await hl7.start(mllp if isinstance(mllp, socket.socket) else None)
+    else:
+        intake.start(lambda conn: hl7.adopt(conn, intake.closed))
     notifications = hl7_app.notification_sender(container)  # ITI-10, from the outbox
     notifications.start()
     config = uvicorn.Config(
@@ -111,7 +121,7 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
     log.info(
         "ehcmpi %s (pid %d): FHIR http://%s:%d/fhir, MLLP %s:%d, database %s",
         settings.node.code, os.getpid(), server.http_host, http_sock.getsockname()[1],
-        server.mllp_host, mllp.port, container.engine.url.render_as_string(),
+        server.mllp_host, hl7.port, container.engine.url.render_as_string(),
     )  # fmt: skip
     http = _HttpServer(config)
     loop = asyncio.get_running_loop()
@@ -123,24 +133,30 @@ async def _serve(settings: Settings, http_sock: socket.socket, mllp_sock: socket
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await notifications.stop()
-        await mllp.stop()
+        if intake is not None:
+            intake.stop()
+        await hl7.stop()
         log.info("ehcmpi worker %d stopped", os.getpid())
 
 
-def _worker(settings: Settings, http_port: int, mllp_port: int) -> None:
-    """One of several workers: its own listening sockets on the shared ports."""
+def _worker(
+    settings: Settings, ports: tuple[int, int], handoff: Handoff, channel: socket.socket
+) -> None:
+    """One of several workers: its own listening socket on the shared HTTP port, and the
+    MLLP connections the parent hands over on ``channel``."""
+    for inherited in handoff.inherited():
+        inherited.close()
     server = settings.server
     try:
-        http_sock = _listen(server.http_host, http_port, "HTTP", shared=True)
-        mllp_sock = _listen(server.mllp_host, mllp_port, "MLLP", shared=True)
+        http_sock = _listen(server.http_host, ports[0], "HTTP", shared=True)
     except ConfigError as exc:
         log.error("%s", exc)
         raise SystemExit(WORKER_CANNOT_START) from None
     try:
-        _run(_serve(settings, http_sock, mllp_sock))
+        _run(_serve(settings, http_sock, (Intake(channel), ports[1])))
     finally:
         http_sock.close()
-        mllp_sock.close()
+        channel.close()
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -153,21 +169,25 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 class _Supervisor:
     """Keeps ``count`` forked workers running until a signal asks them all to stop."""
 
-    def __init__(self, settings: Settings, ports: tuple[int, int]) -> None:
-        self._settings, self._ports = settings, ports
+    def __init__(self, settings: Settings, ports: tuple[int, int], handoff: Handoff) -> None:
+        self._settings, self._ports, self._handoff = settings, ports, handoff
         self._context = multiprocessing.get_context("fork")
         self._workers: list[BaseProcess] = []
         self._stopping = False
 
     def _spawn(self) -> BaseProcess:
+        channel = self._handoff.channel()
         worker = self._context.Process(
-            target=_worker, args=(self._settings, *self._ports), name="ehcmpi-worker"
-        )
+            target=_worker, args=(self._settings, self._ports, self._handoff, channel),
+            name="ehcmpi-worker",
+        )  # fmt: skip
         worker.start()
+        channel.close()  # the worker's end
         return worker
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
+        self._handoff.stop()
         for worker in self._workers:
             if worker.pid and worker.is_alive():
                 os.kill(worker.pid, signal.SIGTERM)
@@ -175,6 +195,7 @@ class _Supervisor:
     def run(self, count: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._stop)
+        self._handoff.start()
         self._workers = [self._spawn() for _ in range(count)]
         while not self._stopping:
             time.sleep(0.5)
@@ -216,13 +237,14 @@ def serve(settings: Settings) -> None:
     mllp_tls(settings)  # so do unreadable TLS files
     server = settings.server
     shared = server.http_workers > 1
-    # With workers the parent only binds, without listening: it takes the ports (a busy port
-    # stops here, port 0 gets its number) but receives no connection; each worker listens on
-    # a socket of its own, so that the kernel balances connections over the workers.
+    # With workers the parent only binds HTTP, without listening: it takes the port (a busy
+    # port stops here, port 0 gets its number) but receives no connection; each worker
+    # listens on a socket of its own, and the kernel balances connections over them.  The
+    # parent listens on MLLP itself and hands each connection over (``ehcmpi.handoff``).
     take = _bind if shared else _listen
     http_sock = take(server.http_host, server.http_port, "HTTP", shared=shared)
     try:
-        mllp_sock = take(server.mllp_host, server.mllp_port, "MLLP", shared=shared)
+        mllp_sock = _listen(server.mllp_host, server.mllp_port, "MLLP")
     except ConfigError:
         http_sock.close()
         raise
@@ -230,7 +252,7 @@ def serve(settings: Settings) -> None:
         open_database(settings).dispose()  # reachable, and migrated once, before serving
         if shared:
             ports = (http_sock.getsockname()[1], mllp_sock.getsockname()[1])
-            _Supervisor(settings, ports).run(server.http_workers)
+            _Supervisor(settings, ports, Handoff(mllp_sock)).run(server.http_workers)
         else:
             _run(_serve(settings, http_sock, mllp_sock))
     finally:

@@ -19,6 +19,7 @@ import pathlib
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ehcmpi.hl7v2.ack import (
     SEGMENT_SEQUENCE_ERROR,
@@ -64,14 +65,18 @@ class MllpServer:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Future[bytes]] = set()
+        self._adopting: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     @property
     def port(self) -> int:
-        assert self._server is not None
+        if self._server is None:  # serving only what a parent process hands over
+            return self._port
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listen on host:port, or accept on ``sock``, a socket bound by a parent process."""
+        self._stopping = False
         if sock is not None:
             self._server = await asyncio.start_server(self._serve, sock=sock, ssl=self._tls)
         else:
@@ -79,20 +84,54 @@ class MllpServer:
                 self._serve, self._host, self._port, ssl=self._tls
             )
 
+    def adopt(self, sock: socket.socket, closed: Callable[[], None]) -> None:
+        """Serve a connection another process accepted (``ehcmpi.handoff``: the parent spreads
+        connections over the workers); ``closed`` is called once it has ended."""
+        if self._stopping:
+            sock.close()
+            closed()
+            return
+        task = asyncio.ensure_future(self._adopted(sock, closed))
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
+
+    async def _adopted(self, sock: socket.socket, closed: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+
+        def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Awaitable[None]:
+            return self._serve(r, w, closed)
+
+        try:
+            await loop.connect_accepted_socket(
+                lambda: asyncio.StreamReaderProtocol(reader, serve), sock, ssl=self._tls
+            )
+        except (OSError, ssl.SSLError, asyncio.CancelledError):  # a failed TLS handshake
+            sock.close()
+            closed()
+
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight messages finish (up to ``grace`` s), then close."""
-        if self._server is None:
+        if self._stopping:
             return
-        self._server.close()
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
         if self._busy:
             await asyncio.wait(set(self._busy), timeout=grace)
-        for task in list(self._connections):
+        for task in [*self._connections, *self._adopting]:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
+        await asyncio.gather(*self._connections, *self._adopting, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        closed: Callable[[], None] | None = None,
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -111,6 +150,8 @@ class MllpServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+            if closed is not None:
+                closed()
 
     async def _answer(self, item: bytes | Oversize, writer: asyncio.StreamWriter) -> None:
         if isinstance(item, Oversize):

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import pathlib
 import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
 
+from ehcmpi.hl7v2.framing import frame
 from ehcmpi.hl7v2.mllp import send
 from ehcmpi.server import _listen
 from tests.cli.support import EHCMPI, ID_CARD_SYSTEM, citizen_id, environment, write_config
@@ -141,3 +144,73 @@ def test_accepted_connections_get_tcp_nodelay() -> None:
             await server.wait_closed()
 
     assert asyncio.run(accept_one()) != 0
+
+
+def _fed(mllp_port: int) -> socket.socket:
+    """A persistent MLLP connection that has had one feed acknowledged."""
+    conn = socket.create_connection(("127.0.0.1", mllp_port), timeout=10)
+    conn.sendall(frame(A01))
+    reply = b""
+    while not reply.endswith(b"\x1c\r"):
+        reply += conn.recv(65536)
+    assert b"\rMSA|AA|MSG-E2E-1" in reply
+    return conn
+
+
+def _workers(pid: int) -> list[int]:
+    children = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def _owners(server_pid: int, mllp_port: int) -> dict[int, int]:
+    """Client port → the worker process holding the server's end of that MLLP connection
+    (from /proc: each worker's socket inodes, and the kernel's TCP table)."""
+    inode_of: dict[int, int] = {}  # client port → inode of the server's end
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+        if state == "01" and int(local.split(":")[1], 16) == mllp_port:
+            inode_of[int(remote.split(":")[1], 16)] = inode
+    holder: dict[int, int] = {}  # inode → worker
+    for worker in _workers(server_pid):
+        for fd in pathlib.Path(f"/proc/{worker}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    holder[int(target[8:-1])] = worker
+    return {port: holder[inode] for port, inode in inode_of.items() if inode in holder}
+
+
+def _port(conn: socket.socket) -> int:
+    return int(conn.getsockname()[1])
+
+
+def test_mllp_connections_go_to_the_worker_with_the_fewest(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    """Two workers: the parent hands each MLLP connection to the worker holding the fewest —
+    four are two and two (the kernel's hash could give one worker all four); once one
+    worker's two close, the next two both go to it."""
+    config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
+    log = tmp_path / "serve.log"
+    with _serving(config, log) as (process, _, mllp_port):
+        clients = [_fed(mllp_port) for _ in range(4)]
+        owners = _owners(process.pid, mllp_port)
+        spread = Counter(owners[_port(c)] for c in clients)
+        emptied = next(iter(spread))
+        for conn in clients:
+            if owners[_port(conn)] == emptied:
+                conn.close()
+        deadline = time.monotonic() + 10
+        while len(_owners(process.pid, mllp_port)) > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the worker's word to the parent follows the close
+        later = [_fed(mllp_port) for _ in range(2)]
+        owners = _owners(process.pid, mllp_port)
+        went_to = [owners[_port(c)] for c in later]
+        for conn in clients + later:
+            conn.close()
+
+    assert sorted(spread.values()) == [2, 2], spread
+    assert went_to == [emptied, emptied]
+    assert sorted(Counter(owners.values()).values()) == [2, 2]

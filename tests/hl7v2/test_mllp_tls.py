@@ -8,8 +8,10 @@ import ssl
 
 import pytest
 
+from ehcmpi.handoff import Handoff, Intake
+from ehcmpi.hl7v2.framing import frame
 from ehcmpi.hl7v2.mllp import MllpServer, send, server_tls, unsupported_handler
-from ehcmpi.server import mllp_tls
+from ehcmpi.server import _listen, mllp_tls
 from ehcmpi.settings import ConfigError, ServerSettings, Settings
 from tests.hl7v2.certs import Pki, make_pki
 from tests.hl7v2.test_mllp_server import HOST, adt, segments
@@ -58,6 +60,44 @@ def test_a_plain_client_gets_no_hl7_answer_from_a_tls_port(pki: Pki) -> None:
     tls = server_tls(str(pki.server_cert), str(pki.server_key))
     with pytest.raises((ConnectionError, TimeoutError, asyncio.IncompleteReadError)):
         asyncio.run(_exchange(tls, None))
+
+
+def test_a_connection_the_parent_hands_over_is_served_over_mutual_tls(pki: Pki) -> None:
+    """With several workers the parent accepts and passes the socket on (``ehcmpi.handoff``);
+    the worker does the TLS handshake, answers, and tells the parent once it has closed."""
+
+    async def exchange() -> tuple[bytes, list[int], list[int]]:
+        listener = _listen(HOST, 0, "MLLP")
+        handoff = Handoff(listener)
+        intake = Intake(handoff.channel())
+        handoff.start()
+        tls = server_tls(str(pki.server_cert), str(pki.server_key), str(pki.ca))
+        server = MllpServer(unsupported_handler, host=HOST, port=0, tls=tls)
+        intake.start(lambda conn: server.adopt(conn, intake.closed))
+        try:
+            port = listener.getsockname()[1]
+            opening = asyncio.open_connection(
+                HOST, port, ssl=client(pki, with_cert=True), server_hostname=HOST
+            )
+            reader, writer = await asyncio.wait_for(opening, 10)
+            writer.write(frame(adt("TLS2").encode()))
+            reply = await asyncio.wait_for(reader.readuntil(b"\x1c\r"), 10)
+            open_counts = handoff.counts()
+            writer.close()
+            for _ in range(100):  # the worker's word that the connection closed
+                if handoff.counts() == [0]:
+                    break
+                await asyncio.sleep(0.05)
+            return reply, open_counts, handoff.counts()
+        finally:
+            intake.stop()
+            await server.stop(grace=2)
+            handoff.stop()
+            listener.close()
+
+    reply, while_open, after = asyncio.run(exchange())
+    assert segments(reply[1:-2])["MSA"][1:3] == ["AR", "TLS2"]
+    assert (while_open, after) == ([1], [0])
 
 
 def _settings(**server: str) -> Settings:
