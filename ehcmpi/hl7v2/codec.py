@@ -113,9 +113,12 @@ class Field:
         """Component ``i`` unescaped (sub-components joined by the sub-component delimiter)."""
         if i > len(self.components):
             return ""
-        return self.encoding.subcomponent.join(
-            self.encoding.unescape(s) for s in self.components[i - 1]
-        ).rstrip(self.encoding.subcomponent)
+        subs = self.components[i - 1]
+        if len(subs) == 1:  # most components: no sub-component delimiter to join or strip
+            return self.encoding.unescape(subs[0])
+        return self.encoding.subcomponent.join(self.encoding.unescape(s) for s in subs).rstrip(
+            self.encoding.subcomponent
+        )
 
     def sub(self, i: int, j: int) -> str:
         subs = self.components[i - 1] if i <= len(self.components) else ()
@@ -133,20 +136,38 @@ class Field:
         return self.components[:1] == (('""',),)
 
 
-@dataclass(frozen=True, slots=True)
 class Segment:
-    """A segment; ``fields[n]`` is field n (``fields[0]`` the segment name)."""
+    """A segment: its name, its text as received (``raw``) and its fields, each split into
+    repetitions → components → sub-components (text still escaped) when first asked for — a
+    feed reads a dozen of PID's fields and none of the rest.  Field 0 is the segment name."""
 
-    name: str
-    raw: str
-    fields: tuple[_FieldTree, ...]
-    encoding: Encoding
+    __slots__ = ("_fields", "_parts", "encoding", "name", "raw")
+
+    def __init__(self, name: str, raw: str, parts: list[str], encoding: Encoding) -> None:
+        self.name, self.raw, self.encoding = name, raw, encoding
+        self._parts = parts  # parts[n]: field n as received
+        self._fields: dict[int, list[Field]] = {}
+
+    def _tree(self, n: int) -> _FieldTree:
+        """Field ``n`` split three deep.  In MSH, field 1 is the field separator itself and
+        field 2 the encoding characters, neither split (§2.15.9.1–2)."""
+        text, enc = self._parts[n], self.encoding
+        if n == 0 or (self.name == "MSH" and n in (1, 2)):
+            return (((text,),),)
+        rep, comp, sub = enc.repetition, enc.component, enc.subcomponent
+        return tuple(tuple(tuple(c.split(sub)) for c in r.split(comp)) for r in text.split(rep))
 
     def repetitions(self, n: int) -> list[Field]:
         """All repetitions of field ``n`` (empty ones kept, so ordinals match ERR-2.4)."""
-        if n >= len(self.fields) or not any(any(any(c) for c in r) for r in self.fields[n]):
-            return []
-        return [Field(rep, self.encoding) for rep in self.fields[n]]
+        found = self._fields.get(n)
+        if found is None:
+            found = []
+            if n < len(self._parts) and self._parts[n]:
+                tree = self._tree(n)
+                if any(any(any(c) for c in r) for r in tree):
+                    found = [Field(rep, self.encoding) for rep in tree]
+            self._fields[n] = found
+        return list(found)
 
     def first(self, n: int) -> Field:
         return (self.repetitions(n) or [Field((), self.encoding)])[0]
@@ -154,7 +175,7 @@ class Segment:
     def field(self, n: int) -> str:
         """Field ``n``, first repetition, unescaped (MSH-1 and MSH-2 as they stand)."""
         if self.name == "MSH" and n in (1, 2):
-            return (self.encoding.field, self.raw.split(self.encoding.field)[1])[n - 1]
+            return self._parts[n] if n < len(self._parts) else ""
         return self.first(n).text
 
 
@@ -212,22 +233,12 @@ def decode(raw: bytes) -> Message:
 
 
 def _segment_of(line: str, enc: Encoding) -> Segment:
-    """One segment split by the message's delimiters, every field three deep (repetitions →
-    components → sub-components), text still escaped (§2.5–2.7).  In MSH, field 1 is the
-    field separator itself and field 2 the encoding characters, neither split (§2.15.9.1–2)."""
+    """One segment split into its fields by the message's field separator (§2.5); each field
+    is split further when read (``Segment._tree``).  In MSH the separator is field 1."""
     parts = line.split(enc.field)
-    name = parts[0]
-    if name == "MSH":
-        chars = parts[1] if len(parts) > 1 else ""
-        head: list[_FieldTree] = [((("MSH",),),), (((enc.field,),),), (((chars,),),)]
-        rest = parts[2:]
-    else:
-        head, rest = [(((name,),),)], parts[1:]
-    rep, comp, sub = enc.repetition, enc.component, enc.subcomponent
-    fields = head + [
-        tuple(tuple(tuple(c.split(sub)) for c in r.split(comp)) for r in f.split(rep)) for f in rest
-    ]
-    return Segment(name, line, tuple(fields), enc)
+    if parts[0] == "MSH":
+        parts = ["MSH", enc.field, *parts[1:]]
+    return Segment(parts[0], line, parts, enc)
 
 
 Value: TypeAlias = "str | Sequence[Value] | None"
