@@ -123,6 +123,21 @@ class Hot:
         _forget_reads(conn)
         conn.info.setdefault(QUEUED, []).extend(self._commands(conn, rows))
 
+    def amend_queued(
+        self, conn: Connection, where: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> bool:
+        """Add ``values`` to the row of this INSERT that ``where`` names while it is still
+        queued (``later``): one INSERT reaches the database instead of an INSERT and then an
+        UPDATE of the same row.  False if no such row waits (SQLite: never)."""
+        queued = conn.info.get(QUEUED) or []
+        mine = {compiled for compiled, _ in self._compiled.values()}
+        for i, (stmt, params) in enumerate(queued):
+            if stmt in mine and all(params.get(k) == v for k, v in where.items()):
+                row = {name: params[name] for name in stmt.names} | dict(values)
+                queued[i] = self._commands(conn, [row])[0]
+                return True
+        return False
+
 
 def rows_together(
     conn: Connection, queries: Sequence[tuple[Hot, Mapping[str, Any]]]

@@ -27,6 +27,7 @@ from ehcmpi.core.links import (
 from ehcmpi.core.model import Demographics, IdentityDocument, SourceIdentifier
 from ehcmpi.storage import codec
 from ehcmpi.storage.driver import Hot
+from ehcmpi.storage.patient_sql import SOURCE_INSERT
 from ehcmpi.storage.patients import LinkedIds
 from ehcmpi.storage.reviews import SqlReviewRepository, aware_or_none, source_of
 from ehcmpi.storage.rows import aware, insert_ignoring_conflicts, now
@@ -152,11 +153,14 @@ class SqlLinkRepository(SqlReviewRepository):
         """Relink and store what the source sent; ``LookupError`` for an unknown source
         (``fresh``: this transaction inserted the row, so it is there and nothing is checked)."""
         sid = source.identifier
-        where = {"of_system": sid.system, "of_value": sid.value}
+        values = self._link_values(source)
+        row = {"system": sid.system, "value": sid.value}
+        if fresh and SOURCE_INSERT.amend_queued(self._conn, row, values):
+            return  # its INSERT (``insert_new``) still waits: it carries the link itself
+        rows = [values | {"of_system": sid.system, "of_value": sid.value}]
         if fresh:
-            SOURCE_UPDATE.later(self._conn, [self._link_values(source) | where])
-            return
-        if SOURCE_UPDATE.run(self._conn, [self._link_values(source) | where]) != 1:
+            SOURCE_UPDATE.later(self._conn, rows)
+        elif SOURCE_UPDATE.run(self._conn, rows) != 1:
             raise LookupError(f"no source record {sid.system}|{sid.value}")
 
     def remove_source(self, identifier: SourceIdentifier) -> bool:

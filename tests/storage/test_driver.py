@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ehcmpi.core.links import SourceRecord
+from ehcmpi.core.links import LinkState, SourceRecord
 from ehcmpi.core.model import (
     AuditEntry,
     Demographics,
@@ -24,6 +24,7 @@ from ehcmpi.core.model import (
 )
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import migrate
+from ehcmpi.storage.driver import QUEUED
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.tables import audit_log, match_keys, patients
 from ehcmpi.storage.uow import SqlUnitOfWork
@@ -88,6 +89,31 @@ def test_a_queued_write_that_fails_fails_the_commit_and_nothing_is_written(
         u.commit()
     with uow() as u:
         assert u.links.candidates(["k2"], 5) == [A] and u.patients.get(B) is None
+
+
+def test_linking_a_new_records_source_amends_its_queued_insert(
+    uow: UowMaker, engine: Engine
+) -> None:
+    """A record inserted with ``insert_new`` and its source linked in the same transaction
+    (registrations answered together): on PostgreSQL the source's queued INSERT takes the
+    link, no UPDATE follows it; on both backends the stored source is the linked one."""
+    sid = his("H-AMEND")
+    sent = Demographics(name="张伟", birth_date=dt.date(1985, 3, 12))
+    with uow() as u:
+        u.patients.insert_new(PatientRecord(A, Demographics(name="张伟"), source_ids=(sid,)))
+        linked = SourceRecord(sid, A, sent, state=LinkState.POSSIBLE_MATCH, weight=7.5,
+                              updated_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        u.links.update_source(linked, fresh=True)
+        queued = [stmt.source for stmt, _ in u.links._conn.info.get(QUEUED, [])]
+        u.commit()
+    with uow() as u:
+        stored = u.links.get_source(sid)
+    assert stored is not None
+    assert (stored.mpi_id, stored.state, stored.weight) == (A, LinkState.POSSIBLE_MATCH, 7.5)
+    assert stored.demographics == sent
+    if engine.dialect.name == "postgresql":
+        assert sum("INTO source_identifiers" in q for q in queued) == 1, queued
+        assert not any(q.startswith("UPDATE source_identifiers") for q in queued), queued
 
 
 def test_prepared_hot_statements_survive_rollbacks_on_the_same_connection(
