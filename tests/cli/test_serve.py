@@ -146,14 +146,19 @@ def test_accepted_connections_get_tcp_nodelay() -> None:
     assert asyncio.run(accept_one()) != 0
 
 
-def _fed(mllp_port: int) -> socket.socket:
-    """A persistent MLLP connection that has had one feed acknowledged."""
-    conn = socket.create_connection(("127.0.0.1", mllp_port), timeout=10)
+def _feed(conn: socket.socket) -> bytes:
+    """Send the A01 on an open MLLP connection: the framed reply."""
     conn.sendall(frame(A01))
     reply = b""
     while not reply.endswith(b"\x1c\r"):
         reply += conn.recv(65536)
-    assert b"\rMSA|AA|MSG-E2E-1" in reply
+    return reply
+
+
+def _fed(mllp_port: int) -> socket.socket:
+    """A persistent MLLP connection that has had one feed acknowledged."""
+    conn = socket.create_connection(("127.0.0.1", mllp_port), timeout=10)
+    assert b"\rMSA|AA|MSG-E2E-1" in _feed(conn)
     return conn
 
 
@@ -214,3 +219,36 @@ def test_mllp_connections_go_to_the_worker_with_the_fewest(
     assert sorted(spread.values()) == [2, 2], spread
     assert went_to == [emptied, emptied]
     assert sorted(Counter(owners.values()).values()) == [2, 2]
+
+
+def test_a_worker_that_dies_is_replaced_and_mllp_connections_reach_its_replacement(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    """A worker killed outright is restarted by the parent; connections open on the other
+    worker carry on, and the next MLLP connection goes to the replacement (it holds none)."""
+    config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
+    log = tmp_path / "serve.log"
+    with _serving(config, log) as (process, base, mllp_port):
+        clients = [_fed(mllp_port) for _ in range(2)]
+        owners = _owners(process.pid, mllp_port)
+        victim, survivor = (owners[_port(c)] for c in clients)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            workers = _workers(process.pid)
+            if len(workers) == 2 and victim not in workers:
+                break
+            time.sleep(0.1)
+        replacement = next(w for w in _workers(process.pid) if w != survivor)
+        later = _fed(mllp_port)  # waits, if need be, until the replacement serves
+        went_to = _owners(process.pid, mllp_port)[_port(later)]
+        reply = _feed(clients[1])  # the survivor's
+        read = httpx.get(f"{base}/metadata", timeout=10)
+        for conn in [*clients, later]:
+            conn.close()
+
+    assert replacement != victim
+    assert went_to == replacement
+    assert b"\rMSA|AA|MSG-E2E-1" in reply  # the survivor's connection still answers
+    assert read.status_code == 200
+    assert "restarting" in log.read_text(encoding="utf-8", errors="replace")
