@@ -136,14 +136,15 @@ class Handoff:
             self._place(conn)
 
     def _place(self, conn: socket.socket) -> None:
-        """To the worker with the fewest open connections (the next one if it is gone); kept
-        until one joins if there is none (at start, or all restarting)."""
+        """To the worker with the fewest open connections (the next one if it is gone or has
+        not read what it was sent); kept until one joins if there is none (at start, or all
+        restarting)."""
         with self._lock:
             ranked = sorted(self._open, key=self._open.__getitem__)
         for ours in ranked:
             try:
-                socket.send_fds(ours, [b"c"], [conn.fileno()])
-            except OSError:
+                socket.send_fds(ours, [b"c"], [conn.fileno()], socket.MSG_DONTWAIT)
+            except OSError:  # gone (EPIPE), or its channel full (EAGAIN): never wait here
                 continue
             with self._lock:
                 if ours in self._open:
