@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from ehcmpi.core.domains import DomainRegistry
 from ehcmpi.core.model import Actor, RegistrationRequest, SourceIdentifier
+from ehcmpi.core.together import each_prepared
 from ehcmpi.hl7v2.codec import HL7Error, Message
 from ehcmpi.hl7v2.dispatch import EachHandler, Handler, acknowledge
 from ehcmpi.hl7v2.pid import (
@@ -70,7 +71,14 @@ def fed(pix: PixManager, message: Message, request: RegistrationRequest, actor: 
     try:
         pix.feed(request, actor)
     except PixError as exc:
-        return acknowledge(message, "AE", [_rejected(exc)])
+        return _acknowledged(message, exc)
+    return _acknowledged(message)
+
+
+def _acknowledged(message: Message, refused: PixError | None = None) -> bytes:
+    """The ``ACK`` of a feed, merge or link: ``AA``, or ``AE`` with the PIX error's ERR."""
+    if refused is not None:
+        return acknowledge(message, "AE", [_rejected(refused)])
     return acknowledge(message, "AA")
 
 
@@ -91,25 +99,20 @@ def feed_each_handler(pix: PixManager, domains: DomainRegistry) -> EachHandler:
     whose feed is refused, gets what refused it (the dispatcher's AE) or its PIX error."""
 
     def handle(asked: Sequence[tuple[Message, Actor]]) -> list[bytes | Exception]:
-        outcomes: list[bytes | Exception | None] = [None] * len(asked)
-        parsed: list[tuple[int, tuple[RegistrationRequest, Actor]]] = []
-        for index, (message, actor) in enumerate(asked):
-            try:
-                parsed.append((index, (_feed_request(message, domains), actor)))
-            except Exception as exc:  # answered AE by the dispatcher, as one alone would be
-                outcomes[index] = exc
-        answers = pix.feed_each([pair for _, pair in parsed])
-        for (index, _), answer in zip(parsed, answers, strict=True):
-            message = asked[index][0]
-            if isinstance(answer, PixError):
-                outcomes[index] = acknowledge(message, "AE", [_rejected(answer)])
-            elif isinstance(answer, Exception):
-                outcomes[index] = answer
-            else:
-                outcomes[index] = acknowledge(message, "AA")
-        return [o for o in outcomes if o is not None]
+        # a message that cannot be parsed is answered AE by the dispatcher, as alone
+        answers = each_prepared(
+            asked, lambda pair: (_feed_request(pair[0], domains), pair[1]), pix.feed_each
+        )
+        return [_outcome(m, a) for (m, _), a in zip(asked, answers, strict=True)]
 
     return handle
+
+
+def _outcome(message: Message, answer: object) -> bytes | Exception:
+    """A grouped feed's reply: its ``ACK``, or what failed it for the dispatcher to answer."""
+    if isinstance(answer, PixError):
+        return _acknowledged(message, answer)
+    return answer if isinstance(answer, Exception) else _acknowledged(message)
 
 
 def merge_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
@@ -136,8 +139,8 @@ def merge_handler(pix: PixManager, domains: DomainRegistry) -> Handler:
                         raise
                     pix.feed(registration_from_pid(message, domains), actor)
         except PixError as exc:
-            return acknowledge(message, "AE", [_rejected(exc)])
-        return acknowledge(message, "AA")
+            return _acknowledged(message, exc)
+        return _acknowledged(message)
 
     return handle
 
@@ -185,8 +188,8 @@ def link_handler(pix: PixManager, domains: DomainRegistry, *, link: bool) -> Han
             else:
                 pix.unlink(first, second, actor)
         except PixError as exc:
-            return acknowledge(message, "AE", [_rejected(exc)])
-        return acknowledge(message, "AA")
+            return _acknowledged(message, exc)
+        return _acknowledged(message)
 
     return handle
 

@@ -46,6 +46,7 @@ from ehcmpi.core.model import (
 )
 from ehcmpi.core.ports import UnitOfWork
 from ehcmpi.core.registration import Clock, RegistrationService, utcnow
+from ehcmpi.core.together import each_prepared
 from ehcmpi.ihe.identifiers import (
     check_targets,
     current_patient,
@@ -98,17 +99,10 @@ class PixManager:
         """``feed`` of several messages that arrived together, their new patients in one
         transaction (``RegistrationService.register_each``): one answer each, in order, the
         refusal (``PixError``, ``DomainError``) or failure in place of a result."""
-        answers: list[RegistrationResult | Exception | None] = [None] * len(asked)
-        fed: list[tuple[int, tuple[RegistrationRequest, Actor]]] = []
-        for index, (request, actor) in enumerate(asked):
-            try:
-                fed.append((index, (self._fed(request), actor)))
-            except PixError as exc:
-                answers[index] = exc
-        registered = self._registration.register_each([pair for _, pair in fed])
-        for (index, _), answer in zip(fed, registered, strict=True):
-            answers[index] = answer
-        return [a for a in answers if a is not None]
+        return each_prepared(
+            asked, lambda pair: (self._fed(pair[0]), pair[1]),
+            self._registration.register_each, PixError,
+        )  # fmt: skip
 
     def _fed(self, request: RegistrationRequest) -> RegistrationRequest:
         """The feed's registration, once each identifier is known to be in a domain."""
