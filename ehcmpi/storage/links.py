@@ -86,8 +86,10 @@ class SqlLinkRepository(SqlReviewRepository):
 
     #: What the unit of work's patient repository loaded (``patients.LinkedIds``), if shared.
     loaded: LinkedIds | None = None
-    #: The candidate lookup announced by ``expect_candidates``: its keys and statement.
-    _expected: tuple[tuple[tuple[str, int], ...], tuple[Hot, dict[str, Any]]] | None = None
+    #: Candidate lookups announced by ``expect_candidates`` (a group of registrations
+    #: announces one per record), each statement by its keys; the repository lives for one
+    #: unit of work.
+    _expected: dict[tuple[tuple[str, int], ...], tuple[Hot, dict[str, Any]]] | None = None
 
     # --- source records ------------------------------------------------------------------
 
@@ -296,12 +298,9 @@ class SqlLinkRepository(SqlReviewRepository):
         matcher: each key contributes at most its cap of golden records; UNION makes them
         distinct.  The SQL text depends only on the number of keys and is built once.
         """
-        expected, self._expected = self._expected, None
-        query = (
-            expected[1]
-            if expected is not None and expected[0] == tuple(keys)
-            else self._candidates_query(keys)
-        )
+        query = self._expected.pop(tuple(keys), None) if self._expected else None
+        if query is None:
+            query = self._candidates_query(keys)
         if query is None:
             return []
         rows = query[0].rows(self._conn, query[1])
@@ -312,7 +311,9 @@ class SqlLinkRepository(SqlReviewRepository):
         query = self._candidates_query(keys)
         if query is not None:
             query[0].ahead(self._conn, query[1])
-            self._expected = (tuple(keys), query)
+            if self._expected is None:
+                self._expected = {}
+            self._expected[tuple(keys)] = query
 
     def _candidates_query(
         self, keys: Sequence[tuple[str, int]]

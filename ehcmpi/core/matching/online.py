@@ -117,6 +117,8 @@ class Matcher:
 
     def _scored(self, search: CandidateSearch, patients: list[PatientRecord]) -> list[Candidate]:
         """The patients as candidates for what was searched, best first."""
+        if not patients:
+            return []  # nothing to compare with: the record's own features are not needed
         features = self.scorer.features(search.record)
         scorer = self.scorer
         results = [
