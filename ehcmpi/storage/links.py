@@ -90,6 +90,8 @@ class SqlLinkRepository(SqlReviewRepository):
     #: announces one per record), each statement by its keys; the repository lives for one
     #: unit of work.
     _expected: dict[tuple[tuple[str, int], ...], tuple[Hot, dict[str, Any]]] | None = None
+    #: Blocking keys' blind indexes computed in this unit of work (``_key_bidx``).
+    _key_bidxs: dict[str, bytes] | None = None
 
     # --- source records ------------------------------------------------------------------
 
@@ -277,10 +279,19 @@ class SqlLinkRepository(SqlReviewRepository):
 
     # --- blocking keys -------------------------------------------------------------------
 
+    def _key_bidx(self, key: str) -> bytes:
+        """A blocking key's blind index, computed once per unit of work: a new record's keys
+        are those its registration searched with a moment before."""
+        if self._key_bidxs is None:
+            self._key_bidxs = {}
+        found = self._key_bidxs.get(key)
+        if found is None:
+            found = self._key_bidxs[key] = self._crypto.blind_index(MATCH_KEY_KIND, key)
+        return found
+
     def _bidx(self, keys: Sequence[str]) -> list[bytes]:
         """Distinct blind indexes, in the order the keys came."""
-        found = (self._crypto.blind_index(MATCH_KEY_KIND, key) for key in keys)
-        return list(dict.fromkeys(found))
+        return list(dict.fromkeys(map(self._key_bidx, keys)))
 
     def replace_keys(self, mpi_id: str, keys: Sequence[str], *, fresh: bool = False) -> None:
         if not fresh:
@@ -321,7 +332,7 @@ class SqlLinkRepository(SqlReviewRepository):
         caps: dict[bytes, int] = {}
         for key, cap in keys:
             if cap > 0:
-                bidx = self._crypto.blind_index(MATCH_KEY_KIND, key)
+                bidx = self._key_bidx(key)
                 caps[bidx] = max(cap, caps.get(bidx, 0))
         if not caps:
             return None
