@@ -58,6 +58,20 @@ SOURCE_UPDATE = Hot(
 )
 KEYS_DELETE = Hot(match_keys.delete().where(_k.mpi_id == sa.bindparam("of_mpi_id")))
 KEYS_INSERT = Hot(match_keys.insert())
+#: Size of a blind index (HMAC-SM3), the unit ``KEYS_INSERT_PACKED`` cuts its string into.
+BIDX_SIZE = 32
+# PostgreSQL: a record's blind indexes end to end in one parameter, one INSERT for all of
+# them — five statements fewer for psycopg to adapt and send per record; the rows are the
+# same and PostgreSQL's CPU per record measured the same either way.
+KEYS_INSERT_PACKED = Hot(
+    sa.text(
+        "INSERT INTO match_keys (mpi_id, key_bidx) "
+        f"SELECT :mpi_id, substring(:keys, n * {BIDX_SIZE} + 1, {BIDX_SIZE}) "
+        f"FROM generate_series(0, length(:keys) / {BIDX_SIZE} - 1) AS n"
+    ).bindparams(
+        sa.bindparam("mpi_id", type_=sa.String), sa.bindparam("keys", type_=sa.LargeBinary)
+    )
+)
 DECISION = sa.select(match_decisions).where(_m.id == sa.bindparam("id"))
 
 
@@ -296,8 +310,13 @@ class SqlLinkRepository(SqlReviewRepository):
     def replace_keys(self, mpi_id: str, keys: Sequence[str], *, fresh: bool = False) -> None:
         if not fresh:
             KEYS_DELETE.later(self._conn, [{"of_mpi_id": mpi_id}])
-        rows = [{"mpi_id": mpi_id, "key_bidx": bidx} for bidx in self._bidx(keys)]
-        KEYS_INSERT.later(self._conn, rows)
+        found = self._bidx(keys)
+        if self._conn.dialect.name != "postgresql":
+            KEYS_INSERT.later(self._conn, [{"mpi_id": mpi_id, "key_bidx": b} for b in found])
+        elif found:
+            if any(len(b) != BIDX_SIZE for b in found):
+                raise ValueError(f"blind indexes must be {BIDX_SIZE} bytes to be packed")
+            KEYS_INSERT_PACKED.later(self._conn, [{"mpi_id": mpi_id, "keys": b"".join(found)}])
 
     def candidates(self, keys: Sequence[str], cap: int) -> list[str]:
         return self.candidates_capped([(key, cap) for key in keys])
