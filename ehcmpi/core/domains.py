@@ -7,7 +7,7 @@ FHIR an ``Identifier.system`` (``urn:oid:<oid>``).  ``source`` is the sending ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -27,6 +27,11 @@ class DomainRegistry:
     def __init__(self, domains: Iterable[IdentifierDomain] = ()) -> None:
         self._domains = tuple(domains)
         self._by_system = {d.system: d for d in self._domains}
+        # the first domain of each OID, namespace and source, as a scan in order finds it
+        # (every feed looks up the authorities of its PID-3 and its sender)
+        self._by_oid = _first_by(self._domains, lambda d: d.oid)
+        self._by_namespace = _first_by(self._domains, lambda d: d.namespace)
+        self._by_source = _first_by(self._domains, lambda d: d.source)
 
     def all(self) -> tuple[IdentifierDomain, ...]:
         return self._domains
@@ -35,10 +40,10 @@ class DomainRegistry:
         return self._by_system.get(system)
 
     def by_oid(self, oid: str) -> IdentifierDomain | None:
-        return next((d for d in self._domains if d.oid == oid), None)
+        return self._by_oid.get(oid)
 
     def by_namespace(self, namespace: str) -> IdentifierDomain | None:
-        return next((d for d in self._domains if d.namespace == namespace), None)
+        return self._by_namespace.get(namespace)
 
     def trust(self, system: str) -> int:
         """Survivorship rank of a source system's domain (unknown domains: 0)."""
@@ -46,4 +51,13 @@ class DomainRegistry:
         return domain.trust if domain else 0
 
     def by_source(self, source: str) -> IdentifierDomain | None:
-        return next((d for d in self._domains if d.source == source), None)
+        return self._by_source.get(source)
+
+
+def _first_by(
+    domains: Iterable[IdentifierDomain], key: Callable[[IdentifierDomain], str | None]
+) -> dict[str | None, IdentifierDomain]:
+    found: dict[str | None, IdentifierDomain] = {}
+    for domain in domains:
+        found.setdefault(key(domain), domain)
+    return found

@@ -155,22 +155,34 @@ class Segment:
         if n == 0 or (self.name == "MSH" and n in (1, 2)):
             return (((text,),),)
         rep, comp, sub = enc.repetition, enc.component, enc.subcomponent
+        if rep not in text and comp not in text and sub not in text:
+            return (((text,),),)  # most fields: one value, nothing to split
         return tuple(tuple(tuple(c.split(sub)) for c in r.split(comp)) for r in text.split(rep))
 
-    def repetitions(self, n: int) -> list[Field]:
-        """All repetitions of field ``n`` (empty ones kept, so ordinals match ERR-2.4)."""
+    def _repetitions(self, n: int) -> list[Field]:
+        """Field ``n``'s repetitions, split once and kept; none when the field holds nothing
+        but delimiters."""
         found = self._fields.get(n)
         if found is None:
             found = []
-            if n < len(self._parts) and self._parts[n]:
-                tree = self._tree(n)
-                if any(any(any(c) for c in r) for r in tree):
-                    found = [Field(rep, self.encoding) for rep in tree]
+            text = self._parts[n] if n < len(self._parts) else ""
+            enc = self.encoding
+            if text and (
+                n == 0
+                or (self.name == "MSH" and n in (1, 2))
+                or text.strip(enc.repetition + enc.component + enc.subcomponent)
+            ):
+                found = [Field(rep, enc) for rep in self._tree(n)]
             self._fields[n] = found
-        return list(found)
+        return found
+
+    def repetitions(self, n: int) -> list[Field]:
+        """All repetitions of field ``n`` (empty ones kept, so ordinals match ERR-2.4)."""
+        return list(self._repetitions(n))
 
     def first(self, n: int) -> Field:
-        return (self.repetitions(n) or [Field((), self.encoding)])[0]
+        found = self._repetitions(n)
+        return found[0] if found else Field((), self.encoding)
 
     def field(self, n: int) -> str:
         """Field ``n``, first repetition, unescaped (MSH-1 and MSH-2 as they stand)."""

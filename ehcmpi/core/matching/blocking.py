@@ -64,7 +64,7 @@ def _near_pinyin_keys(name: str) -> tuple[str, ...]:
 
 
 def _digits(value: str | None) -> str:
-    return "".join(ch for ch in value if ch.isdigit()) if value else ""
+    return "".join(filter(str.isdigit, value)) if value else ""
 
 
 def _birth_date(record: MatchRecord, _: str) -> list[str]:
@@ -169,13 +169,25 @@ def check_key(key: str) -> None:
         check_key(inner)
 
 
+@lru_cache(maxsize=256)
+def _parsed(keys: tuple[str, ...]) -> tuple[tuple[KeyFunction, str], ...]:
+    """A rule's keys as (key function, argument) pairs."""
+    return tuple(
+        (KEY_FUNCTIONS[function], argument)
+        for function, _, argument in (key.partition(":") for key in keys)
+    )
+
+
 def record_keys(record: MatchRecord, rule_name: str, keys: Sequence[str]) -> list[str]:
     """This record's keys under one blocking rule (empty when any part is missing)."""
     parts = []
-    for key in keys:
-        function, _, argument = key.partition(":")
-        values = KEY_FUNCTIONS[function](record, argument)
+    single = True
+    for function, argument in _parsed(tuple(keys)):
+        values = function(record, argument)
         if not values:
             return []
+        single = single and len(values) == 1
         parts.append(values)
+    if single:  # the usual case: one value per part, one key
+        return [rule_name + "=" + "|".join([values[0] for values in parts])]
     return [rule_name + "=" + "|".join(combo) for combo in itertools.product(*parts)]
