@@ -67,7 +67,11 @@ class Encoding:
 
     def escape_text(self, text: str) -> str:
         """Escape delimiters (``\\F\\ \\S\\ \\R\\ \\E\\ \\T\\``, §2.7.4), CR/LF as hex (§2.7.5)."""
-        return text.translate(_escape_table(self))
+        return text.translate(
+            _escape_table(
+                self.field, self.component, self.repetition, self.escape, self.subcomponent
+            )
+        )
 
     def unescape(self, text: str) -> str:
         if self.escape not in text:
@@ -85,10 +89,11 @@ class Encoding:
 
 
 @functools.lru_cache(maxsize=16)
-def _escape_table(enc: Encoding) -> dict[int, str]:
-    e = enc.escape
-    pairs = {enc.escape: "E", enc.field: "F", enc.component: "S", enc.repetition: "R"}
-    table = {ord(c): f"{e}{code}{e}" for c, code in (pairs | {enc.subcomponent: "T"}).items()}
+def _escape_table(field: str, component: str, repetition: str, e: str, sub: str) -> dict[int, str]:
+    """The ``str.translate`` table escaping these delimiters (keyed by the delimiters
+    themselves: hashing the ``Encoding`` on every call cost more than the translation)."""
+    pairs = {e: "E", field: "F", component: "S", repetition: "R"}
+    table = {ord(c): f"{e}{code}{e}" for c, code in (pairs | {sub: "T"}).items()}
     return table | {ord("\r"): f"{e}X0D{e}", ord("\n"): f"{e}X0A{e}"}
 
 
