@@ -198,13 +198,15 @@ class Linker:
         actor: Actor,
         *,
         created: Sequence[SourceRecord] | None = None,
+        search: CandidateSearch | None = None,
     ) -> PatientRecord:
         """Recompute survivorship and the blocking keys of a golden record; the stored one.
 
         ``created``: the golden record was created in this transaction and these are all
         its sources — nothing else can be linked to an ID minted moments ago — so they are
         not read back and there are no old blocking keys to delete (two round trips fewer
-        on every new registration).
+        on every new registration).  ``search``: the matcher's search for the data it was
+        created from (its keys, if the record still reads the same).
         """
         sources = uow.links.sources_of(patient.mpi_id) if created is None else created
         demographics = survive(patient.demographics, sources, self._trust)
@@ -220,7 +222,8 @@ class Linker:
                     )
                 )
                 patient = updated
-        self.matcher.index(uow, patient, fresh=created is not None)
+        fresh = created is not None
+        self.matcher.index(uow, patient, fresh=fresh, search=search if fresh else None)
         return patient
 
 

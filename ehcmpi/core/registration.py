@@ -33,7 +33,7 @@ from ehcmpi.core.documents import (
 from ehcmpi.core.errors import CancelledError, ConflictError, DomainError
 from ehcmpi.core.linking import Linker, auto_link
 from ehcmpi.core.links import LinkState
-from ehcmpi.core.matching.online import Candidate
+from ehcmpi.core.matching.online import Candidate, CandidateSearch
 from ehcmpi.core.matching.scoring import MatchOutcome
 from ehcmpi.core.model import (
     Actor,
@@ -154,7 +154,7 @@ class RegistrationService:
                 owner = self._owner(uow, checked, request)
                 best = linker.best(uow, search) if owner is None and linker and search else None
                 args = (demographics, checked, request, actor)
-                result = self.register_with(uow, owner, best, *args)
+                result = self.register_with(uow, owner, best, *args, search=search)
                 if result is not None:
                     uow.commit()
                     return result
@@ -171,12 +171,14 @@ class RegistrationService:
         actor: Actor,
         *,
         keys_free: bool = False,
+        search: CandidateSearch | None = None,
     ) -> RegistrationResult | None:
         """The registration's writes, once its reads are done: added to ``owner`` (the
         record its identifiers name) or to the matcher's ``best`` if that is a MATCH, else a
         new record; then linked.  None: a key was taken or the record changed meanwhile.
         ``keys_free``: the caller found the new record's keys free and retries the whole
-        transaction if that changed (``PatientRepository.insert_new``)."""
+        transaction if that changed (``PatientRepository.insert_new``).  ``search``: the
+        matcher's search for these data, whose keys a new record is indexed under."""
         matched = auto_link(best) if owner is None else None
         owner = owner or (matched.patient.mpi_id if matched else None)
         args = (demographics, checked, request, actor)
@@ -184,7 +186,9 @@ class RegistrationService:
             result = self._create(uow, *args, keys_free=keys_free)
         else:
             result = self._attach_to(uow, owner, *args)
-        return None if result is None else self._finish(uow, result, best, *args)
+        if result is None:
+            return None
+        return self._finish(uow, result, best, *args, search=search)
 
     def _finish(
         self,
@@ -195,6 +199,8 @@ class RegistrationService:
         checked: CheckedDocuments,
         request: RegistrationRequest,
         actor: Actor,
+        *,
+        search: CandidateSearch | None = None,
     ) -> RegistrationResult:
         """What follows the record's own writes: with a matcher the matching decision, the
         source records and survivorship (§4.1.1); then the account numbers given (PID-18) on
@@ -217,7 +223,7 @@ class RegistrationService:
                 state=state, decision=decision, fresh=result.created,
             )  # fmt: skip
             created = sources if result.created else None
-            patient = linker.refresh(uow, result.patient, actor, created=created)
+            patient = linker.refresh(uow, result.patient, actor, created=created, search=search)
             result = replace(result, patient=patient)
         if request.accounts:
             uow.patients.add_accounts(result.patient.mpi_id, request.accounts)

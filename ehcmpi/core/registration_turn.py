@@ -121,7 +121,9 @@ def _register_group(
             results: dict[int, RegistrationResult] = {}
             for owner, item, best in _plans(uow, service.linker, group):
                 args = (item.demographics, item.checked, item.request, item.actor)
-                result = service.register_with(uow, owner or None, best, *args, keys_free=True)
+                result = service.register_with(
+                    uow, owner or None, best, *args, keys_free=True, search=item.search
+                )
                 if result is None:
                     raise _Changed(owner)
                 results[item.index] = result

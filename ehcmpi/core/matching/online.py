@@ -9,7 +9,7 @@ is scored with the rule set, best first.  Pairs an operator has declared differe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ehcmpi.core.matching.blocking import record_keys
 from ehcmpi.core.matching.convert import golden_match_record
@@ -54,11 +54,25 @@ class Matcher:
             keys.extend(record_keys(record, rule.name, rule.keys))
         return list(dict.fromkeys(keys))
 
-    def index(self, uow: UnitOfWork, patient: PatientRecord, *, fresh: bool = False) -> None:
+    def index(
+        self,
+        uow: UnitOfWork,
+        patient: PatientRecord,
+        *,
+        fresh: bool = False,
+        search: CandidateSearch | None = None,
+    ) -> None:
         """Store a golden record's blocking keys (none once it is no longer active);
-        ``fresh``: the record is new in this transaction and has no keys to replace."""
-        active = patient.status is PatientStatus.ACTIVE
-        keys = self.keys(golden_match_record(patient)) if active else []
+        ``fresh``: the record is new in this transaction and has no keys to replace;
+        ``search``: one made for data the record may read exactly as (a new registration's):
+        then its keys are the record's, not computed again."""
+        keys: list[str] = []
+        if patient.status is PatientStatus.ACTIVE:
+            record = with_document_facts(golden_match_record(patient))
+            if search is not None and replace(record, key=search.record.key) == search.record:
+                keys = list(dict.fromkeys(key for key, _ in search.capped))
+            else:
+                keys = self.keys(record)
         uow.links.replace_keys(patient.mpi_id, keys, fresh=fresh)
 
     def search(self, record: MatchRecord) -> CandidateSearch:
