@@ -9,7 +9,7 @@ and dropped, as in ``mllp_bench.py``.
 Throughput on a shared 2-core VM moves by ±10 % from one minute to the next, which hides a
 change worth 2-5 %.  ``--instructions`` runs this script twice under
 ``valgrind --tool=callgrind`` (``--groups`` and ``--groups`` + 100 groups) and prints the
-difference per message: start-up cancels out, and the count repeats within ~0.2 % whatever
+difference per message: start-up cancels out, and the count repeats within ~0.5 % whatever
 else the machine does.  It counts this process only (not PostgreSQL, not the kernel).
 
     .venv/bin/python bench/feed_cost.py                    # CPU ms per feed, groups of 2

@@ -54,7 +54,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import ValuesBase
+from sqlalchemy.sql.dml import Insert, ValuesBase
 
 from ehcmpi.storage.wire import Batch, Command, Statement, begin, column_names, statement
 
@@ -69,8 +69,12 @@ class Hot:
     """One SQL statement, run with the least overhead the dialect allows."""
 
     def __init__(self, statement: Executable) -> None:
-        self.statement = statement
         self._returning = bool(getattr(statement, "_returning", ()))
+        if isinstance(statement, Insert) and not self._returning:
+            # no implicit ``RETURNING id`` of an autoincrement key: nobody reads it (these
+            # inserts go by ``later``), yet the server would build and send a row for each
+            statement = statement.inline()
+        self.statement = statement
         self._compiled: dict[tuple[str, tuple[str, ...]], tuple[Statement, dict[str, Any]]] = {}
 
     def _sql(self, conn: Connection, columns: tuple[str, ...]) -> tuple[Statement, dict[str, Any]]:
