@@ -153,11 +153,15 @@ class Segment:
         self._parts = parts  # parts[n]: field n as received
         self._fields: dict[int, list[Field]] = {}
 
+    def _verbatim(self, n: int) -> bool:
+        """Field ``n`` is taken as it stands: the segment name; in MSH, field 1 (the field
+        separator itself) and field 2 (the encoding characters) (§2.15.9.1–2)."""
+        return n == 0 or (self.name == "MSH" and n in (1, 2))
+
     def _tree(self, n: int) -> _FieldTree:
-        """Field ``n`` split three deep.  In MSH, field 1 is the field separator itself and
-        field 2 the encoding characters, neither split (§2.15.9.1–2)."""
+        """Field ``n`` split three deep (a verbatim field not at all)."""
         text, enc = self._parts[n], self.encoding
-        if n == 0 or (self.name == "MSH" and n in (1, 2)):
+        if self._verbatim(n):
             return (((text,),),)
         rep, comp, sub = enc.repetition, enc.component, enc.subcomponent
         if rep not in text and comp not in text and sub not in text:
@@ -173,9 +177,7 @@ class Segment:
             text = self._parts[n] if n < len(self._parts) else ""
             enc = self.encoding
             if text and (
-                n == 0
-                or (self.name == "MSH" and n in (1, 2))
-                or text.strip(enc.repetition + enc.component + enc.subcomponent)
+                self._verbatim(n) or text.strip(enc.repetition + enc.component + enc.subcomponent)
             ):
                 found = [Field(rep, enc) for rep in self._tree(n)]
             self._fields[n] = found

@@ -58,6 +58,13 @@ SOURCE_UPDATE = Hot(
 )
 #: Size of a blind index (HMAC-SM3): the unit the packed statements below cut their keys into.
 BIDX_SIZE = 32
+
+
+def _key_at(n: str) -> str:
+    """SQL for the ``n``-th (from 1) blind index of the ``:keys`` parameter (``_packed``)."""
+    return f"substring(:keys, ({n} - 1) * {BIDX_SIZE} + 1, {BIDX_SIZE})"
+
+
 # PostgreSQL: the candidates of packed keys (``_packed``), the n-th key at most its cap
 # (``caps``: "20,20,10,..."), distinct.  One plan for any number of keys; PostgreSQL spends
 # about half the CPU it spent on the six-branch UNION of ``_candidates_sql`` (53-55 vs
@@ -67,8 +74,7 @@ CANDIDATES_PACKED = Hot(
         "SELECT DISTINCT m.mpi_id "
         "FROM unnest(string_to_array(:caps, ',')::int[]) WITH ORDINALITY AS k(cap, n) "
         "CROSS JOIN LATERAL (SELECT mpi_id FROM match_keys "
-        f"WHERE key_bidx = substring(:keys, k.n::int * {BIDX_SIZE} - {BIDX_SIZE - 1}, "
-        f"{BIDX_SIZE}) ORDER BY mpi_id LIMIT k.cap) AS m"
+        f"WHERE key_bidx = {_key_at('k.n::int')} ORDER BY mpi_id LIMIT k.cap) AS m"
     ).bindparams(sa.bindparam("keys", type_=sa.LargeBinary), sa.bindparam("caps", type_=sa.String))
 )
 KEYS_DELETE = Hot(match_keys.delete().where(_k.mpi_id == sa.bindparam("of_mpi_id")))
@@ -79,8 +85,7 @@ KEYS_INSERT = Hot(match_keys.insert())
 KEYS_INSERT_PACKED = Hot(
     sa.text(
         "INSERT INTO match_keys (mpi_id, key_bidx) "
-        f"SELECT :mpi_id, substring(:keys, n * {BIDX_SIZE} + 1, {BIDX_SIZE}) "
-        f"FROM generate_series(0, length(:keys) / {BIDX_SIZE} - 1) AS n"
+        f"SELECT :mpi_id, {_key_at('n')} FROM generate_series(1, length(:keys) / {BIDX_SIZE}) AS n"
     ).bindparams(
         sa.bindparam("mpi_id", type_=sa.String), sa.bindparam("keys", type_=sa.LargeBinary)
     )
