@@ -582,6 +582,7 @@ def main(argv: list[str] | None = None) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
     print(table(results))
+    print(report.speed_line(results["meta"]))
     print("\ntargets (PostgreSQL, MLLP, this machine):")
     for v in results["verdicts"]:
         print(f"  {'PASS' if v['pass'] else 'MISS'}  {v['check']}: {v['value']} ({v['target']})")

@@ -191,6 +191,37 @@ def _idle_check() -> float:
     return round(busy1 - busy0 + steal1 - steal0, 2)
 
 
+def _workload() -> int:
+    """A fixed piece of pure Python (dicts, strings, JSON, dataclass-like objects), the kind
+    of work the server's Python does."""
+    import json
+
+    seen: dict[str, int] = {}
+    for i in range(40_000):
+        key = f"{i % 997:04d}|{i % 13}"
+        seen[key] = seen.get(key, 0) + len(key.split("|")[0])
+    return len(json.dumps(seen)) + len(json.loads(json.dumps(sorted(seen.items()))))
+
+
+def machine_speed(repeats: int = 7) -> float:
+    """Milliseconds for :func:`_workload`, best of ``repeats``: the same code measured on
+    another day (this VM's speed has moved by half from one day to the next) is compared
+    through it."""
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.perf_counter()
+        _workload()
+        best = min(best, time.perf_counter() - began)
+    return round(best * 1000, 1)
+
+
+def speed_line(meta: dict[str, Any]) -> str:
+    return (
+        f"machine speed: a fixed piece of Python took {meta['speed_ms']} ms (best of 7; lower is"
+        " faster): compare runs of different days by it"
+    )
+
+
 def _pg_version(server: str) -> str:
     import psycopg
 
@@ -213,6 +244,7 @@ def meta(args: argparse.Namespace, backends: list[str]) -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "busy_cores_before_run": busy,
+        "speed_ms": machine_speed(),
         "python": platform.python_version(),
         "postgresql": _pg_version(args.pg) if "postgresql" in backends else None,
         "sqlite": sqlite3.sqlite_version,

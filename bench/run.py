@@ -36,7 +36,7 @@ import seed
 import sqlalchemy as sa
 import stack
 import workload
-from report import CONNECTIONS, TARGETS, log, meta, table, verdicts
+from report import CONNECTIONS, TARGETS, log, meta, speed_line, table, verdicts
 
 from ehcmpi.storage.engine import create_database_engine
 
@@ -408,6 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
     print(table(results))
+    print(speed_line(results["meta"]))
     if results["verdicts"]:
         print("\ntargets (PostgreSQL, this machine):")
         for v in results["verdicts"]:
