@@ -338,7 +338,7 @@ class SqlLinkRepository(SqlReviewRepository):
         return self.candidates_capped([(key, cap) for key in keys])
 
     def candidates_capped(self, keys: Sequence[tuple[str, int]]) -> list[str]:
-        """One query: per-key ``LIMIT cap`` lookups on ``ix_match_keys_key_bidx``, distinct.
+        """One query: per-key ``LIMIT cap`` lookups on the primary key (key_bidx, mpi_id), distinct.
 
         A common key (a shared phone, a frequent name and birth year) cannot flood the
         matcher: each key contributes at most its cap of golden records.  On PostgreSQL the

@@ -287,9 +287,12 @@ merges = sa.Table(
 match_keys = sa.Table(
     "match_keys",
     metadata,
-    sa.Column("mpi_id", sa.String(64), sa.ForeignKey("patients.mpi_id"), primary_key=True),
-    sa.Column("key_bidx", sa.LargeBinary(32), primary_key=True),
-    sa.Index("ix_match_keys_key_bidx", "key_bidx", "mpi_id"),
+    sa.Column("mpi_id", sa.String(64), sa.ForeignKey("patients.mpi_id"), nullable=False),
+    sa.Column("key_bidx", sa.LargeBinary(32), nullable=False),
+    # Looked up by key (candidates, ``storage.links``), rewritten by record: the primary key
+    # leads with the key, and mpi_id's own index is small (migration 0010).
+    sa.PrimaryKeyConstraint("key_bidx", "mpi_id"),
+    sa.Index("ix_match_keys_mpi_id", "mpi_id"),
 )
 
 job_schedules = sa.Table(

@@ -210,3 +210,38 @@ def test_downgrade_below_links_keeps_identifiers_and_upgrades_again(
     with fresh_engine.connect() as conn:
         source = SqlLinkRepository(conn, crypto).get_source(HIS)
     assert source == SourceRecord(HIS, "A" * 64, Demographics())
+
+
+def test_match_keys_survive_the_move_of_their_primary_key_and_back(
+    fresh_engine: Engine, crypto: CryptoProvider
+) -> None:
+    """Migration 0010: keys stored under (mpi_id, key_bidx) are found by key afterwards, the
+    primary key leads with the key, and a downgrade keeps them too."""
+    migrate.upgrade(fresh_engine, "0009")
+    with fresh_engine.begin() as conn:
+        conn.execute(patients.insert(), [_patient("A" * 64), _patient("B" * 64)])
+        links = SqlLinkRepository(conn, crypto)
+        links.replace_keys("A" * 64, ["phone:13800138000", "name:zhangwei|1990"])
+        links.replace_keys("B" * 64, ["phone:13800138000"])
+
+    migrate.upgrade(fresh_engine)
+
+    inspector = sa.inspect(fresh_engine)
+    assert inspector.get_pk_constraint("match_keys")["constrained_columns"] == [
+        "key_bidx", "mpi_id",
+    ]  # fmt: skip
+    assert {i["name"] for i in inspector.get_indexes("match_keys")} == {"ix_match_keys_mpi_id"}
+    with fresh_engine.begin() as conn:
+        links = SqlLinkRepository(conn, crypto)
+        assert links.candidates(["phone:13800138000"], cap=10) == ["A" * 64, "B" * 64]
+        links.replace_keys("B" * 64, [])  # rewritten by record, through ix_match_keys_mpi_id
+        assert links.candidates(["phone:13800138000"], cap=10) == ["A" * 64]
+
+    migrate.downgrade(fresh_engine, "0009")
+
+    assert sa.inspect(fresh_engine).get_pk_constraint("match_keys")["constrained_columns"] == [
+        "mpi_id", "key_bidx",
+    ]  # fmt: skip
+    with fresh_engine.connect() as conn:
+        found = SqlLinkRepository(conn, crypto).candidates(["name:zhangwei|1990"], cap=10)
+    assert found == ["A" * 64]
