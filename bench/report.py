@@ -192,7 +192,7 @@ def _idle_check() -> float:
 
 
 def _workload() -> int:
-    """A fixed piece of pure Python (dicts, strings, JSON, dataclass-like objects), the kind
+    """A fixed piece of pure Python — dicts, string formatting and splitting, JSON — the kind
     of work the server's Python does."""
     import json
 
