@@ -1,20 +1,19 @@
-"""MLLP connections spread over the workers by the parent: each new connection goes to the
-worker with the fewest open (least connections; guideline §6 高可用: every worker carries its
-share of the load).
+"""Connections spread over the workers by the parent: each new MLLP or HTTP connection goes
+to the worker with the fewest open of its kind (least connections; guideline §6 高可用: every
+worker carries its share of the load).
 
-A hospital's HIS holds a few MLLP connections open for days.  With SO_REUSEPORT the kernel
-hashes each one to a worker: four connections over two workers came out 4 and 0 or 3 and 1
-(``tests/cli/test_serve.py``), eight came out 4/4, 6/2 or 7/1 in benchmark runs — with 7/1
-one worker saturated while the other idled, ``ADT^A04`` feeds 838–840 msg/s against 923–927
-handed over (``bench/mllp_bench.py``, same machine, minutes apart).  So with several workers
-the parent keeps the MLLP port: it accepts (:class:`Handoff`, a thread of the supervisor)
-and passes each connection's socket over a Unix socket pair (``SCM_RIGHTS``) to the worker
-with the fewest connections; the worker (:class:`Intake`) serves it as if it had accepted
-it, and tells the parent when it closes.  A worker that dies takes its count with it; its
-replacement starts at zero.
-
-HTTP keeps SO_REUSEPORT: its clients open and close connections all the time, and uvicorn
-accepts for itself.
+A hospital's HIS holds a few MLLP connections open for days, and an integration engine or a
+regional platform a few keep-alive HTTP connections.  With SO_REUSEPORT the kernel hashes
+each one to a worker: four connections over two workers came out 4 and 0 or 3 and 1
+(``tests/cli/test_serve.py``), eight MLLP connections came out 4/4, 6/2 or 7/1 in benchmark
+runs — with 7/1 one worker saturated while the other idled, ``ADT^A04`` feeds 838–840 msg/s
+against 923–927 handed over (``bench/mllp_bench.py``, same machine, minutes apart) — and the
+32 keep-alive connections of ``bench/run.py`` 18/14 or 19/13 (the busier worker's clients
+waited longer).  So with several workers the parent keeps both ports: it accepts
+(:class:`Handoff`, a thread of the supervisor per port) and passes each connection's socket
+over a Unix socket pair (``SCM_RIGHTS``) to the worker with the fewest connections; the
+worker (:class:`Intake`) serves it as if it had accepted it, and tells the parent when it
+closes.  A worker that dies takes its count with it; its replacement starts at zero.
 """
 
 from __future__ import annotations
@@ -39,8 +38,9 @@ def _pair() -> tuple[socket.socket, socket.socket]:
 class Handoff:
     """The parent's side: accepts on ``listener`` and hands each connection to a worker."""
 
-    def __init__(self, listener: socket.socket) -> None:
+    def __init__(self, listener: socket.socket, what: str = "MLLP") -> None:
         self._listener = listener
+        self._what = what  # the port's protocol, for the log
         self._open: dict[socket.socket, int] = {}  # a worker's channel → its open connections
         self._joining: list[socket.socket] = []
         self._unplaced: list[socket.socket] = []  # accepted before any worker was there
@@ -67,7 +67,8 @@ class Handoff:
         ]  # fmt: skip
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="mllp-handoff", daemon=True)
+        name = f"{self._what.lower()}-handoff"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -131,7 +132,7 @@ class Handoff:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # out of file descriptors, say: the client will retry
-                log.warning("MLLP accept failed: %s", exc)
+                log.warning("%s accept failed: %s", self._what, exc)
                 return
             self._place(conn)
 

@@ -1,6 +1,6 @@
 """``ehcmpi serve``: FHIR over HTTP and MLLP in one process, on one asyncio loop — or in
-``[server] http_workers`` processes: HTTP on the same port (SO_REUSEPORT), MLLP connections
-accepted by the parent and each handed to the worker with the fewest (``ehcmpi.handoff``).
+``[server] http_workers`` processes: HTTP and MLLP connections accepted by the parent and each
+handed to the worker with the fewest of its kind (``ehcmpi.handoff``).
 
 Defaults: HTTP 127.0.0.1:8080 (base ``/fhir``), MLLP 127.0.0.1:2575.  On SIGINT/SIGTERM the
 HTTP server drains its requests, then MLLP stops accepting and finishes in-flight messages.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import multiprocessing
@@ -22,7 +23,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -50,6 +51,10 @@ class _HttpServer(uvicorn.Server):
     terminal's SIGINT to the whole group, then the parent's SIGTERM) does not cut the drain.
     """
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.adopting: set[asyncio.Future[Any]] = set()  # connections handed over, starting
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
@@ -59,16 +64,13 @@ class _HttpServer(uvicorn.Server):
             super().handle_exit(sig, frame)
 
 
-def _bind(host: str, port: int, what: str, *, shared: bool = False) -> socket.socket:
-    """A TCP socket bound to host:port; ``shared`` (SO_REUSEPORT) lets each worker bind its
-    own socket on the same port, and the kernel spreads new connections over them."""
+def _listen(host: str, port: int, what: str) -> socket.socket:
+    """A TCP socket listening on host:port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections accepted from a socket
     # whose proto says TCP; without it every answer waited ~40 ms for a delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if shared:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -76,20 +78,59 @@ def _bind(host: str, port: int, what: str, *, shared: bool = False) -> socket.so
         raise ConfigError(
             f"{what} 端口无法监听 (cannot listen) {host}:{port}: {exc.strerror}"
         ) from None
-    return sock
-
-
-def _listen(host: str, port: int, what: str, *, shared: bool = False) -> socket.socket:
-    sock = _bind(host, port, what, shared=shared)
     sock.listen(2048)
     return sock
 
 
-async def _serve(
-    settings: Settings, http_sock: socket.socket, mllp: socket.socket | tuple[Intake, int]
-) -> None:
-    """Serve until a signal; ``mllp``: the listening socket, or the channel of a worker whose
-    parent hands it MLLP connections (and the port they came to)."""
+Port = socket.socket | tuple[Intake, int]
+
+
+def _adopt_http(http: _HttpServer, sock: socket.socket, closed: Callable[[], None]) -> None:
+    """Serve an HTTP connection the parent accepted (``ehcmpi.handoff``) with uvicorn's own
+    protocol, as its listening server would; ``closed`` is called once it has ended.  One
+    that arrives while the server drains is closed at once (uvicorn waits for the
+    connections it knows of, so a new keep-alive one could hold the drain open)."""
+    if http.should_exit:
+        sock.close()
+        closed()
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    loop = asyncio.get_running_loop()
+    config = http.config
+    protocol_class: Any = config.http_protocol_class  # uvicorn's, as its server makes them
+    make = functools.partial(
+        protocol_class, config=config, server_state=http.server_state,
+        app_state=http.lifespan.state, _loop=loop,
+    )  # fmt: skip
+
+    def protocol() -> asyncio.Protocol:
+        served: asyncio.Protocol = make()
+        lost = served.connection_lost
+
+        def connection_lost(exc: Exception | None) -> None:
+            try:
+                lost(exc)
+            finally:
+                closed()
+
+        served.connection_lost = connection_lost  # type: ignore[method-assign]
+        return served
+
+    def adopted(task: asyncio.Future[Any]) -> None:
+        http.adopting.discard(task)
+        if task.cancelled() or task.exception() is not None:  # gone before it was served
+            sock.close()
+            closed()
+
+    task = asyncio.ensure_future(loop.connect_accepted_socket(protocol, sock))
+    http.adopting.add(task)
+    task.add_done_callback(adopted)
+
+
+async def _serve(settings: Settings, http_port: Port, mllp: Port) -> None:
+    """Serve until a signal; ``http_port`` and ``mllp``: each a listening socket, or the
+    channel of a worker whose parent hands it that port's connections (and the port they
+    came to)."""
     # The request threads of writes and broad searches, FHIR and HL7 alike (asyncio.to_thread);
     # FastAPI's own for ``def`` endpoints have their limiter (fhir/app.py).
     threads = ThreadPoolExecutor(settings.server.request_threads, thread_name_prefix="request")
@@ -120,18 +161,27 @@ async def _serve(
     )
     log.info(
         "ehcmpi %s (pid %d): FHIR http://%s:%d/fhir, MLLP %s:%d, database %s",
-        settings.node.code, os.getpid(), server.http_host, http_sock.getsockname()[1],
+        settings.node.code, os.getpid(), server.http_host,
+        http_port[1] if isinstance(http_port, tuple) else http_port.getsockname()[1],
         server.mllp_host, hl7.port, container.engine.url.render_as_string(),
     )  # fmt: skip
     http = _HttpServer(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, http.handle_exit, sig, None)
+    handed = http_port[0] if isinstance(http_port, tuple) else None
     try:
-        await http.serve(sockets=[http_sock])
+        if handed is None:
+            await http.serve(sockets=[http_port])  # type: ignore[list-item]
+        else:
+            starting = asyncio.ensure_future(_take_http(http, handed))
+            await http.serve(sockets=[])  # connections come from the parent instead
+            starting.cancel()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if handed is not None:
+            handed.stop()
         await notifications.stop()
         if intake is not None:
             intake.stop()
@@ -139,24 +189,31 @@ async def _serve(
         log.info("ehcmpi worker %d stopped", os.getpid())
 
 
+async def _take_http(http: _HttpServer, intake: Intake) -> None:
+    """Serve the HTTP connections the parent hands over once uvicorn has started (its
+    lifespan has built the app's state)."""
+    while not http.started:
+        await asyncio.sleep(0.01)
+    intake.start(lambda conn: _adopt_http(http, conn, intake.closed))
+
+
 def _worker(
-    settings: Settings, ports: tuple[int, int], handoff: Handoff, channel: socket.socket
+    settings: Settings,
+    ports: tuple[int, int],
+    handoffs: tuple[Handoff, Handoff],
+    channels: tuple[socket.socket, socket.socket],
 ) -> None:
-    """One of several workers: its own listening socket on the shared HTTP port, and the
-    MLLP connections the parent hands over on ``channel``."""
-    for inherited in handoff.inherited():
-        inherited.close()
-    server = settings.server
+    """One of several workers: the HTTP and MLLP connections the parent hands over on
+    ``channels``."""
+    for handoff in handoffs:
+        for inherited in handoff.inherited():
+            inherited.close()
     try:
-        http_sock = _listen(server.http_host, ports[0], "HTTP", shared=True)
-    except ConfigError as exc:
-        log.error("%s", exc)
-        raise SystemExit(WORKER_CANNOT_START) from None
-    try:
-        _run(_serve(settings, http_sock, (Intake(channel), ports[1])))
+        http, mllp = ((Intake(c), port) for c, port in zip(channels, ports, strict=True))
+        _run(_serve(settings, http, mllp))
     finally:
-        http_sock.close()
-        channel.close()
+        for channel in channels:
+            channel.close()
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -169,25 +226,30 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 class _Supervisor:
     """Keeps ``count`` forked workers running until a signal asks them all to stop."""
 
-    def __init__(self, settings: Settings, ports: tuple[int, int], handoff: Handoff) -> None:
-        self._settings, self._ports, self._handoff = settings, ports, handoff
+    def __init__(
+        self, settings: Settings, ports: tuple[int, int], handoffs: tuple[Handoff, Handoff]
+    ) -> None:
+        self._settings, self._ports, self._handoffs = settings, ports, handoffs
         self._context = multiprocessing.get_context("fork")
         self._workers: list[BaseProcess] = []
         self._stopping = False
 
     def _spawn(self) -> BaseProcess:
-        channel = self._handoff.channel()
+        http, mllp = self._handoffs
+        channels = (http.channel(), mllp.channel())
         worker = self._context.Process(
-            target=_worker, args=(self._settings, self._ports, self._handoff, channel),
+            target=_worker, args=(self._settings, self._ports, self._handoffs, channels),
             name="ehcmpi-worker",
         )  # fmt: skip
         worker.start()
-        channel.close()  # the worker's end
+        for channel in channels:
+            channel.close()  # the worker's end
         return worker
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
-        self._handoff.stop()
+        for handoff in self._handoffs:
+            handoff.stop()
         for worker in self._workers:
             if worker.pid and worker.is_alive():
                 os.kill(worker.pid, signal.SIGTERM)
@@ -195,7 +257,8 @@ class _Supervisor:
     def run(self, count: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._stop)
-        self._handoff.start()
+        for handoff in self._handoffs:
+            handoff.start()
         self._workers = [self._spawn() for _ in range(count)]
         while not self._stopping:
             time.sleep(0.5)
@@ -236,13 +299,9 @@ def serve(settings: Settings) -> None:
     load_crypto(settings)  # a missing or open key file stops here, before any port is taken
     mllp_tls(settings)  # so do unreadable TLS files
     server = settings.server
-    shared = server.http_workers > 1
-    # With workers the parent only binds HTTP, without listening: it takes the port (a busy
-    # port stops here, port 0 gets its number) but receives no connection; each worker
-    # listens on a socket of its own, and the kernel balances connections over them.  The
-    # parent listens on MLLP itself and hands each connection over (``ehcmpi.handoff``).
-    take = _bind if shared else _listen
-    http_sock = take(server.http_host, server.http_port, "HTTP", shared=shared)
+    # With workers the parent listens on both ports and hands each connection over to the
+    # worker with the fewest (``ehcmpi.handoff``).
+    http_sock = _listen(server.http_host, server.http_port, "HTTP")
     try:
         mllp_sock = _listen(server.mllp_host, server.mllp_port, "MLLP")
     except ConfigError:
@@ -250,9 +309,10 @@ def serve(settings: Settings) -> None:
         raise
     try:
         open_database(settings).dispose()  # reachable, and migrated once, before serving
-        if shared:
+        if server.http_workers > 1:
             ports = (http_sock.getsockname()[1], mllp_sock.getsockname()[1])
-            _Supervisor(settings, ports, Handoff(mllp_sock)).run(server.http_workers)
+            handoffs = (Handoff(http_sock, "HTTP"), Handoff(mllp_sock, "MLLP"))
+            _Supervisor(settings, ports, handoffs).run(server.http_workers)
         else:
             _run(_serve(settings, http_sock, mllp_sock))
     finally:

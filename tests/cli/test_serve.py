@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import os
 import pathlib
 import signal
@@ -15,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from ehcmpi.hl7v2.framing import frame
 from ehcmpi.hl7v2.mllp import send
@@ -162,6 +164,29 @@ def _fed(mllp_port: int) -> socket.socket:
     return conn
 
 
+def _ask(conn: socket.socket) -> bytes:
+    """One keep-alive ``GET /fhir/metadata`` on an open HTTP connection: the whole answer."""
+    conn.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: ehcmpi\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += conn.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )  # fmt: skip
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+def _asked(http_port: int) -> socket.socket:
+    """A persistent HTTP connection that has had one answer."""
+    conn = socket.create_connection(("127.0.0.1", http_port), timeout=10)
+    assert _ask(conn).startswith(b"HTTP/1.1 200")
+    return conn
+
+
 def _workers(pid: int) -> list[int]:
     children = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(c) for c in children]
@@ -190,35 +215,42 @@ def _port(conn: socket.socket) -> int:
     return int(conn.getsockname()[1])
 
 
-def test_mllp_connections_go_to_the_worker_with_the_fewest(
-    tmp_path: pathlib.Path, key_file: pathlib.Path
+@pytest.mark.parametrize("kind", ["mllp", "http"])
+def test_connections_go_to_the_worker_with_the_fewest(
+    tmp_path: pathlib.Path, key_file: pathlib.Path, kind: str
 ) -> None:
-    """Two workers: the parent hands each MLLP connection to the worker holding the fewest —
-    four are two and two (the kernel's hash could give one worker all four); once one
-    worker's two close, the next two both go to it."""
+    """Two workers: the parent hands each MLLP or keep-alive HTTP connection to the worker
+    holding the fewest of its kind — four are two and two (the kernel's hash could give one
+    worker all four); once one worker's two close, the next two both go to it."""
     config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
     log = tmp_path / "serve.log"
-    with _serving(config, log) as (process, _, mllp_port):
-        clients = [_fed(mllp_port) for _ in range(4)]
-        owners = _owners(process.pid, mllp_port)
+    with _serving(config, log) as (process, base, mllp_port):
+        port = mllp_port if kind == "mllp" else int(base.split(":")[2].split("/")[0])
+        connect = functools.partial(_fed if kind == "mllp" else _asked, port)
+        clients = [connect() for _ in range(4)]
+        owners = _owners(process.pid, port)
         spread = Counter(owners[_port(c)] for c in clients)
         emptied = next(iter(spread))
         for conn in clients:
             if owners[_port(conn)] == emptied:
                 conn.close()
         deadline = time.monotonic() + 10
-        while len(_owners(process.pid, mllp_port)) > 2 and time.monotonic() < deadline:
+        while len(_owners(process.pid, port)) > 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.2)  # the worker's word to the parent follows the close
-        later = [_fed(mllp_port) for _ in range(2)]
-        owners = _owners(process.pid, mllp_port)
+        later = [connect() for _ in range(2)]
+        owners = _owners(process.pid, port)
         went_to = [owners[_port(c)] for c in later]
+        ask = _ask if kind == "http" else _feed
+        answers = [ask(c) for c in clients + later if c.fileno() != -1]  # all still served
         for conn in clients + later:
             conn.close()
 
     assert sorted(spread.values()) == [2, 2], spread
     assert went_to == [emptied, emptied]
     assert sorted(Counter(owners.values()).values()) == [2, 2]
+    ok = b"HTTP/1.1 200" if kind == "http" else b"\rMSA|AA|MSG-E2E-1"
+    assert len(answers) == 4 and all(ok in a for a in answers)
 
 
 def test_a_worker_that_dies_is_replaced_and_mllp_connections_reach_its_replacement(
