@@ -40,7 +40,6 @@ from ehcmpi.hl7v2.mllp import MllpServer, server_tls
 from ehcmpi.settings import ConfigError, Settings
 
 log = logging.getLogger("ehcmpi")
-WORKER_CANNOT_START = 3  # exit code of a worker that cannot start: restarting it won't help
 
 
 class _HttpServer(uvicorn.Server):
@@ -169,17 +168,16 @@ async def _serve(settings: Settings, http_port: Port, mllp: Port) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, http.handle_exit, sig, None)
-    handed = http_port[0] if isinstance(http_port, tuple) else None
+    handed = None if isinstance(http_port, socket.socket) else http_port[0]
+    starting = None if handed is None else asyncio.ensure_future(_take_http(http, handed))
     try:
-        if handed is None:
-            await http.serve(sockets=[http_port])  # type: ignore[list-item]
-        else:
-            starting = asyncio.ensure_future(_take_http(http, handed))
-            await http.serve(sockets=[])  # connections come from the parent instead
-            starting.cancel()
+        # Handed over, connections come from the parent instead of a listening socket.
+        await http.serve(sockets=[http_port] if isinstance(http_port, socket.socket) else [])
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if starting is not None:
+            starting.cancel()
         if handed is not None:
             handed.stop()
         await notifications.stop()
@@ -265,11 +263,6 @@ class _Supervisor:
             for i, worker in enumerate(self._workers):
                 if worker.is_alive() or self._stopping:
                     continue
-                if worker.exitcode == WORKER_CANNOT_START:
-                    self._stop(signal.SIGTERM, None)
-                    for other in self._workers:
-                        other.join()
-                    raise ConfigError("工作进程无法启动 (a worker cannot start; see the log)")
                 log.error("worker %s exited with %s; restarting", worker.pid, worker.exitcode)
                 self._workers[i] = self._spawn()
         for worker in self._workers:
