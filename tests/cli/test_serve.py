@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 
@@ -165,7 +166,8 @@ def _fed(mllp_port: int) -> socket.socket:
 
 
 def _ask(conn: socket.socket) -> bytes:
-    """One keep-alive ``GET /fhir/metadata`` on an open HTTP connection: the whole answer."""
+    """One keep-alive ``GET /fhir/metadata`` on an open HTTP connection, read to its end: the
+    answer's status line and headers."""
     conn.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: ehcmpi\r\n\r\n")
     answer = b""
     while b"\r\n\r\n" not in answer:
@@ -225,7 +227,7 @@ def test_connections_go_to_the_worker_with_the_fewest(
     config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
     log = tmp_path / "serve.log"
     with _serving(config, log) as (process, base, mllp_port):
-        port = mllp_port if kind == "mllp" else int(base.split(":")[2].split("/")[0])
+        port = mllp_port if kind == "mllp" else urllib.parse.urlsplit(base).port
         connect = functools.partial(_fed if kind == "mllp" else _asked, port)
         clients = [connect() for _ in range(4)]
         owners = _owners(process.pid, port)
