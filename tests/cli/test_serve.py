@@ -255,17 +255,23 @@ def test_connections_go_to_the_worker_with_the_fewest(
     assert len(answers) == 4 and all(ok in a for a in answers)
 
 
-def test_a_worker_that_dies_is_replaced_and_mllp_connections_reach_its_replacement(
+def test_a_worker_that_dies_is_replaced_and_connections_reach_its_replacement(
     tmp_path: pathlib.Path, key_file: pathlib.Path
 ) -> None:
     """A worker killed outright is restarted by the parent; connections open on the other
-    worker carry on, and the next MLLP connection goes to the replacement (it holds none)."""
+    worker carry on, and the next MLLP and HTTP connections go to the replacement (it holds
+    none)."""
     config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
     log = tmp_path / "serve.log"
     with _serving(config, log) as (process, base, mllp_port):
+        http_port = urllib.parse.urlsplit(base).port
         clients = [_fed(mllp_port) for _ in range(2)]
         owners = _owners(process.pid, mllp_port)
         victim, survivor = (owners[_port(c)] for c in clients)
+        browsers: list[socket.socket] = []  # keep-alive HTTP, until one is on the survivor
+        while len(browsers) < 4 and survivor not in _owners(process.pid, http_port).values():
+            browsers.append(_asked(http_port))
+        kept = next(b for b in browsers if _owners(process.pid, http_port)[_port(b)] == survivor)
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -277,12 +283,15 @@ def test_a_worker_that_dies_is_replaced_and_mllp_connections_reach_its_replaceme
         later = _fed(mllp_port)  # waits, if need be, until the replacement serves
         went_to = _owners(process.pid, mllp_port)[_port(later)]
         reply = _feed(clients[1])  # the survivor's
-        read = httpx.get(f"{base}/metadata", timeout=10)
-        for conn in [*clients, later]:
+        browser = _asked(http_port)
+        browsed_at = _owners(process.pid, http_port)[_port(browser)]
+        still = _ask(kept)
+        for conn in [*clients, later, *browsers, browser]:
             conn.close()
 
     assert replacement != victim
     assert went_to == replacement
     assert b"\rMSA|AA|MSG-E2E-1" in reply  # the survivor's connection still answers
-    assert read.status_code == 200
+    assert browsed_at == replacement
+    assert still.startswith(b"HTTP/1.1 200")  # so does the survivor's HTTP connection
     assert "restarting" in log.read_text(encoding="utf-8", errors="replace")
