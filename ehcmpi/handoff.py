@@ -38,7 +38,7 @@ def _pair() -> tuple[socket.socket, socket.socket]:
 class Handoff:
     """The parent's side: accepts on ``listener`` and hands each connection to a worker."""
 
-    def __init__(self, listener: socket.socket, what: str = "MLLP") -> None:
+    def __init__(self, listener: socket.socket, what: str) -> None:
         self._listener = listener
         self._what = what  # the port's protocol, for the log
         self._open: dict[socket.socket, int] = {}  # a worker's channel → its open connections

@@ -84,6 +84,14 @@ def _listen(host: str, port: int, what: str) -> socket.socket:
 Port = socket.socket | tuple[Intake, int]
 
 
+def _opened(at: Port) -> tuple[socket.socket | None, Intake | None, int]:
+    """A listening socket, or a worker's channel for the connections the parent hands over:
+    (the socket, the channel, the port number)."""
+    if isinstance(at, socket.socket):
+        return at, None, int(at.getsockname()[1])
+    return None, *at
+
+
 def _adopt_http(http: _HttpServer, sock: socket.socket, closed: Callable[[], None]) -> None:
     """Serve an HTTP connection the parent accepted (``ehcmpi.handoff``) with uvicorn's own
     protocol, as its listening server would; ``closed`` is called once it has ended.  One
@@ -126,8 +134,8 @@ def _adopt_http(http: _HttpServer, sock: socket.socket, closed: Callable[[], Non
     task.add_done_callback(adopted)
 
 
-async def _serve(settings: Settings, http_port: Port, mllp: Port) -> None:
-    """Serve until a signal; ``http_port`` and ``mllp``: each a listening socket, or the
+async def _serve(settings: Settings, http_at: Port, mllp_at: Port) -> None:
+    """Serve until a signal; ``http_at`` and ``mllp_at``: each a listening socket, or the
     channel of a worker whose parent hands it that port's connections (and the port they
     came to)."""
     # The request threads of writes and broad searches, FHIR and HL7 alike (asyncio.to_thread);
@@ -144,13 +152,14 @@ async def _serve(settings: Settings, http_port: Port, mllp: Port) -> None:
     gc.collect()
     gc.freeze()
     server = settings.server
-    intake, mllp_port = mllp if isinstance(mllp, tuple) else (None, server.mllp_port)
+    http_sock, handed, http_port = _opened(http_at)
+    mllp_sock, intake, mllp_port = _opened(mllp_at)
     hl7 = MllpServer(
         hl7_app.dispatcher(container), host=server.mllp_host, port=mllp_port,
         tls=mllp_tls(settings),
     )  # fmt: skip
     if intake is None:
-        await hl7.start(mllp if isinstance(mllp, socket.socket) else None)
+        await hl7.start(mllp_sock)
     else:
         intake.start(lambda conn: hl7.adopt(conn, intake.closed))
     notifications = hl7_app.notification_sender(container)  # ITI-10, from the outbox
@@ -160,19 +169,17 @@ async def _serve(settings: Settings, http_port: Port, mllp: Port) -> None:
     )
     log.info(
         "ehcmpi %s (pid %d): FHIR http://%s:%d/fhir, MLLP %s:%d, database %s",
-        settings.node.code, os.getpid(), server.http_host,
-        http_port[1] if isinstance(http_port, tuple) else http_port.getsockname()[1],
+        settings.node.code, os.getpid(), server.http_host, http_port,
         server.mllp_host, hl7.port, container.engine.url.render_as_string(),
     )  # fmt: skip
     http = _HttpServer(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, http.handle_exit, sig, None)
-    handed = None if isinstance(http_port, socket.socket) else http_port[0]
     starting = None if handed is None else asyncio.ensure_future(_take_http(http, handed))
     try:
         # Handed over, connections come from the parent instead of a listening socket.
-        await http.serve(sockets=[http_port] if isinstance(http_port, socket.socket) else [])
+        await http.serve(sockets=[] if http_sock is None else [http_sock])
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -68,7 +68,7 @@ def test_a_connection_the_parent_hands_over_is_served_over_mutual_tls(pki: Pki) 
 
     async def exchange() -> tuple[bytes, list[int], list[int]]:
         listener = _listen(HOST, 0, "MLLP")
-        handoff = Handoff(listener)
+        handoff = Handoff(listener, "MLLP")
         intake = Intake(handoff.channel())
         handoff.start()
         tls = server_tls(str(pki.server_cert), str(pki.server_key), str(pki.ca))
