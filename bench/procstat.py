@@ -12,6 +12,8 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
 TICKS = os.sysconf("SC_CLK_TCK")
 PROC = pathlib.Path("/proc")
 
@@ -49,8 +51,6 @@ def tree(pid: int) -> list[int]:
 def postgres_pids(server: str, database: str) -> list[int]:
     """The backends of ``database`` and PostgreSQL's shared background processes (WAL writer,
     checkpointer…): not the backends of other databases on the same server."""
-    import psycopg
-
     query = (
         "SELECT pid FROM pg_stat_activity WHERE (datname = %s OR datname IS NULL)"
         " AND pid <> pg_backend_pid()"
