@@ -49,7 +49,8 @@ class ServerSettings(_Section):
     http_workers: int = Field(1, ge=1, le=64)
     #: threads per worker process for database writes and the longer operations (reads run on
     #: the event loop): more than the cores only fight over the GIL (bench/mllp_bench.py:
-    #: 8 feed connections, 2 workers: 352 feeds/s with 6 threads, 492 with 2, 327 with 4)
+    #: 8 feed connections, 2 workers: 352 feeds/s with 6 threads, 492 with 2, 327 with 4);
+    #: FHIR registrations use one at a time (fhir/app.py)
     request_threads: int = Field(2, ge=1, le=64)
     #: TLS on the MLLP port: certificate and key (PEM); with a client CA, mutual TLS
     mllp_tls_cert: str | None = None

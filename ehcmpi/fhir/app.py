@@ -197,9 +197,14 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
     app.state.container = container
     app.state.reads = TurnBatch(container.query.get_each)
     app.state.lookups = TurnBatch(container.pdq.query_each)
-    app.state.registrations = TurnBatch(
-        container.registration.register_each, threads=container.settings.server.request_threads
-    )
+    # One registration group at a time per worker (HL7 feeds keep ``request_threads``): the
+    # loop does about half of a FHIR registration's CPU — parse, validate, render — and a
+    # second group would take the GIL from it while the first waits on the database.  With
+    # one, groups grow and so does the loop's share (bench/loadgen.py, 32 clients, 2 workers,
+    # after 35,000 registrations, 3 alternating pairs: 1,598-1,620 → 1,648-1,695
+    # registrations/s, p99 35-37 → 27-30 ms, server CPU 0.70-0.73 → 0.64-0.66 ms each;
+    # offered 1,000/s: p50 17-20 → 12-14 ms).
+    app.state.registrations = TurnBatch(container.registration.register_each, threads=1)
     modules = (
         # The frequent ones first: routes are tried in order (ids.py keeps /Patient/{id} from
         # capturing an operation, so the order is free); every scan comes to $ehc-qr-verify.
