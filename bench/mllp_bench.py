@@ -280,9 +280,7 @@ async def load(job: dict[str, Any]) -> dict[str, Any]:
         }
     )
     cpu_before = _cpu()
-    # Off the loop: asking PostgreSQL for its backends takes a connection, and the clients
-    # must not stall meanwhile (a stall shows as latency of the requests due during it).
-    await asyncio.to_thread(meter.start)
+    await meter.start_aside()
     await asyncio.gather(*tasks)
     window = time.perf_counter() - clock["measure"]
     cores = meter.stop(window)

@@ -7,6 +7,7 @@ client took from the server as well as how busy the machine was.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 from collections.abc import Callable
@@ -92,6 +93,12 @@ class CpuMeter:
     def start(self) -> None:
         self._before = self._sample()
         self._machine = machine_seconds()
+
+    async def start_aside(self) -> None:
+        """``start`` on a thread: listing PostgreSQL's backends takes a connection, and a load
+        generator's clients must not stall meanwhile (the stall would show as the latency of
+        every request due during it)."""
+        await asyncio.to_thread(self.start)
 
     def stop(self, wall: float) -> dict[str, Any]:
         """Cores used on average by each group (1.0 = one core busy all the time), and by
