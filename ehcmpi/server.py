@@ -53,6 +53,14 @@ class _HttpServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.adopting: set[asyncio.Future[Any]] = set()  # connections handed over, starting
+        self.on_started: Callable[[], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up (its lifespan builds the app's state; a failure exits), then
+        ``on_started``."""
+        await super().startup(sockets)
+        if self.on_started is not None:
+            self.on_started()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -176,15 +184,14 @@ async def _serve(settings: Settings, http_at: Port, mllp_at: Port) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, http.handle_exit, sig, None)
-    starting = None if handed is None else asyncio.ensure_future(_take_http(http, handed))
+    if handed is not None:  # handed-over connections are served once the app is built
+        http.on_started = lambda: handed.start(lambda c: _adopt_http(http, c, handed.closed))
     try:
         # Handed over, connections come from the parent instead of a listening socket.
         await http.serve(sockets=[] if http_sock is None else [http_sock])
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        if starting is not None:
-            starting.cancel()
         if handed is not None:
             handed.stop()
         await notifications.stop()
@@ -192,14 +199,6 @@ async def _serve(settings: Settings, http_at: Port, mllp_at: Port) -> None:
             intake.stop()
         await hl7.stop()
         log.info("ehcmpi worker %d stopped", os.getpid())
-
-
-async def _take_http(http: _HttpServer, intake: Intake) -> None:
-    """Serve the HTTP connections the parent hands over once uvicorn has started (its
-    lifespan has built the app's state)."""
-    while not http.started:
-        await asyncio.sleep(0.01)
-    intake.start(lambda conn: _adopt_http(http, conn, intake.closed))
 
 
 def _worker(
