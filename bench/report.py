@@ -203,7 +203,10 @@ def _workload() -> int:
     return len(json.dumps(seen)) + len(json.loads(json.dumps(sorted(seen.items()))))
 
 
-def machine_speed(repeats: int = 7) -> float:
+SPEED_REPEATS = 7
+
+
+def machine_speed(repeats: int = SPEED_REPEATS) -> float:
     """Milliseconds for :func:`_workload`, best of ``repeats``: the same code measured on
     another day (this VM's speed has moved by half from one day to the next) is compared
     through it."""
@@ -217,8 +220,8 @@ def machine_speed(repeats: int = 7) -> float:
 
 def speed_line(meta: dict[str, Any]) -> str:
     return (
-        f"machine speed: a fixed piece of Python took {meta['speed_ms']} ms (best of 7; lower is"
-        " faster): compare runs of different days by it"
+        f"machine speed: a fixed piece of Python took {meta['speed_ms']} ms"
+        f" (best of {SPEED_REPEATS}; lower is faster): compare runs of different days by it"
     )
 
 
