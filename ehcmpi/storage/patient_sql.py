@@ -21,11 +21,13 @@ from ehcmpi.storage.tables import (
 
 _d, _s, _p, _c = patient_documents.c, source_identifiers.c, patient_phones.c, patients.c
 _IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
-BY_VALID_DOCUMENT = Hot(
-    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _d.valid)
-)
+# Written as the partial indexes' conditions are (tables.py): SQLite uses a partial index
+# only for the same condition (``valid = 1``, SQLAlchemy's rendering, would scan the table).
+_VALID = sa.text("patient_documents.valid")
+_NOT_VALID = sa.text("NOT patient_documents.valid")
+BY_VALID_DOCUMENT = Hot(sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _VALID))
 BY_INVALID_DOCUMENT = (
-    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), sa.not_(_d.valid)).limit(20)
+    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _NOT_VALID).limit(20)
 )
 BY_SOURCE = Hot(
     sa.select(_s.mpi_id).where(

@@ -92,14 +92,22 @@ patient_documents = sa.Table(
     sa.Column("is_primary", sa.Boolean, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index("ix_patient_documents_mpi_id", "mpi_id"),
-    sa.Index("ix_patient_documents_number_bidx", "number_bidx"),
-    # One owner per valid document: the key registration's insert-on-conflict relies on.
+    # One owner per valid document: the key registration's insert-on-conflict relies on, and
+    # the index lookups of valid numbers use.  Invalid numbers (§5.2.1) have their own, small
+    # index (migration 0011).  Queries name the column bare (``VALID``, ``NOT_VALID``) as the
+    # index conditions do: SQLite uses a partial index only for a condition written the same.
     sa.Index(
         "uq_patient_documents_valid_bidx",
         "number_bidx",
         unique=True,
         sqlite_where=sa.text("valid"),
         postgresql_where=sa.text("valid"),
+    ),
+    sa.Index(
+        "ix_patient_documents_invalid_bidx",
+        "number_bidx",
+        sqlite_where=sa.text("NOT valid"),
+        postgresql_where=sa.text("NOT valid"),
     ),
 )
 

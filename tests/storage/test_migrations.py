@@ -19,6 +19,7 @@ from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
 from ehcmpi.storage.links import SqlLinkRepository
+from ehcmpi.storage.patient_sql import BY_INVALID_DOCUMENT, BY_VALID_DOCUMENT
 from ehcmpi.storage.tables import metadata, patient_documents, patients
 
 HIS = SourceIdentifier("urn:oid:1.2.156.112604.1.2.1", "H-1")
@@ -245,3 +246,62 @@ def test_match_keys_survive_the_move_of_their_primary_key_and_back(
     with fresh_engine.connect() as conn:
         found = SqlLinkRepository(conn, crypto).candidates(["name:zhangwei|1990"], cap=10)
     assert found == ["A" * 64]
+
+
+def _document_lookups(engine: Engine, bidx: bytes) -> tuple[list[str], list[str], str]:
+    """The holders of ``bidx`` as a valid and as an invalid document, and both query plans
+    (sequential scans off on PostgreSQL: a tiny table would be scanned anyway)."""
+    queries = (BY_VALID_DOCUMENT.statement, BY_INVALID_DOCUMENT)
+    plans = []
+    with engine.connect() as conn:
+        found = [[row[0] for row in conn.execute(q, {"bidx": bidx})] for q in queries]
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        for query in queries:
+            compiled = query.compile(dialect=conn.dialect)
+            params: Any = compiled.construct_params({"bidx": bidx})
+            if conn.dialect.name == "sqlite":
+                params = tuple(params[name] for name in compiled.positiontup or ())
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
+            else:
+                rows = conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
+            plans += [str(tuple(r)) for r in rows]
+    return sorted(found[0]), sorted(found[1]), "\n".join(plans)
+
+
+def test_document_lookups_use_one_index_each_after_the_invalid_document_index(
+    fresh_engine: Engine,
+) -> None:
+    """Migration 0011: valid numbers are found through the unique index, invalid ones
+    (§5.2.1, kept on their records) through their own partial index; the index of every
+    document's blind index is gone, and a downgrade brings it back."""
+    migrate.upgrade(fresh_engine, "0010")
+    bidx = bytes(range(32))
+    with fresh_engine.begin() as conn:
+        conn.execute(patients.insert(), [_patient(c * 64) for c in "ABC"])
+        conn.execute(
+            patient_documents.insert(),
+            [
+                _document("A" * 64, bidx, valid=True),
+                _document("B" * 64, bidx, valid=False),
+                _document("C" * 64, bidx, valid=False),
+            ],
+        )
+
+    migrate.upgrade(fresh_engine)
+
+    indexes = {i["name"] for i in sa.inspect(fresh_engine).get_indexes("patient_documents")}
+    assert "ix_patient_documents_number_bidx" not in indexes
+    assert "ix_patient_documents_invalid_bidx" in indexes
+    valid, invalid, plan = _document_lookups(fresh_engine, bidx)
+    assert (valid, invalid) == (["A" * 64], ["B" * 64, "C" * 64])
+    assert "uq_patient_documents_valid_bidx" in plan, plan
+    assert "ix_patient_documents_invalid_bidx" in plan, plan
+    assert "SCAN patient_documents" not in plan and "Seq Scan" not in plan, plan
+
+    migrate.downgrade(fresh_engine, "0010")
+
+    indexes = {i["name"] for i in sa.inspect(fresh_engine).get_indexes("patient_documents")}
+    assert "ix_patient_documents_number_bidx" in indexes
+    assert "ix_patient_documents_invalid_bidx" not in indexes
+    assert _document_lookups(fresh_engine, bidx)[:2] == (["A" * 64], ["B" * 64, "C" * 64])
