@@ -68,7 +68,10 @@ FETCHED = "ehcmpi.fetched"
 class Hot:
     """One SQL statement, run with the least overhead the dialect allows."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, generic: bool = False) -> None:
+        """``generic``: PostgreSQL runs it on its generic plan, never one made for the
+        parameters (``storage.wire``); for a statement it would otherwise plan every time."""
+        self._generic = generic
         self._returning = bool(getattr(statement, "_returning", ()))
         if isinstance(statement, Insert) and not self._returning:
             # no implicit ``RETURNING id`` of an autoincrement key: nobody reads it (these
@@ -86,7 +89,8 @@ class Hot:
             compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=keys))
             if any(p.expanding for p in compiled.binds.values()):
                 raise TypeError("a Hot statement cannot take an expanding parameter")
-            found = self._compiled[key] = (statement(compiled.string), dict(compiled.params))
+            sql = statement(compiled.string, generic=self._generic)
+            found = self._compiled[key] = (sql, dict(compiled.params))
         return found
 
     def _commands(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Command]:

@@ -138,6 +138,36 @@ def test_prepared_hot_statements_survive_rollbacks_on_the_same_connection(
         engine.dispose()
 
 
+def test_the_blocking_key_statements_run_on_their_generic_plans_and_nothing_else_does(
+    fresh_pg_url: str, crypto: CryptoProvider
+) -> None:
+    """PostgreSQL would plan the candidate search and the packed key insert afresh for every
+    registration (a plan for the number of keys looks cheaper); they are marked generic, and
+    the setting that makes them so ends with each of them."""
+    engine = create_database_engine(fresh_pg_url, pool_size=1)
+    migrate.upgrade(engine)
+    add_patients(lambda: SqlUnitOfWork(engine, crypto, write=True), A)
+    keys = ["name:zhangwei", "phone:138", "birth:1990", "area:110101"]
+    try:
+        with SqlUnitOfWork(engine, crypto, write=True) as u:
+            for n in range(8):  # PostgreSQL makes five custom plans before it weighs a generic
+                u.links.replace_keys(A, keys[: 1 + n % 4])
+                assert u.links.candidates_capped([(k, 5) for k in keys]) == [A]
+            setting = u.patients._conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+            plans = u.patients._conn.execute(
+                sa.text(
+                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE strpos(statement, 'match_keys') > 0 AND statement NOT LIKE 'DELETE%'"
+                )
+            ).all()
+            u.commit()
+    finally:
+        engine.dispose()
+    assert setting == "auto"
+    assert len(plans) == 2, plans
+    assert all(generic >= 8 and custom == 0 for _, generic, custom in plans), plans
+
+
 def test_the_owners_of_several_identifiers_come_back_one_per_identifier_in_order(
     uow: UowMaker,
 ) -> None:
