@@ -94,8 +94,8 @@ patient_documents = sa.Table(
     sa.Index("ix_patient_documents_mpi_id", "mpi_id"),
     # One owner per valid document: the key registration's insert-on-conflict relies on, and
     # the index lookups of valid numbers use.  Invalid numbers (§5.2.1) have their own, small
-    # index (migration 0011).  Queries name the column bare (``VALID``, ``NOT_VALID``) as the
-    # index conditions do: SQLite uses a partial index only for a condition written the same.
+    # index (migration 0011).  Lookups write the conditions as these indexes do
+    # (``storage.patient_sql``): SQLite uses a partial index only for the same condition.
     sa.Index(
         "uq_patient_documents_valid_bidx",
         "number_bidx",

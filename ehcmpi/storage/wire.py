@@ -93,7 +93,7 @@ class Batch:
         self._tx = Transformer(driver)
         self._known = _prepared.setdefault(driver, {})
         self._new: list[Any] = []
-        self._generic = not driver.autocommit  # SET LOCAL needs a transaction
+        self._set_local = not driver.autocommit  # SET LOCAL needs a transaction
 
     def send(self, commands: Sequence[Command | bytes]) -> list[pq.abc.PGresult]:
         """Run ``commands`` (a ``bytes`` item is a parameterless command such as ``BEGIN``):
@@ -148,11 +148,12 @@ class Batch:
             self._new.append(key)
             pg.send_prepare(name, stmt.query, param_types=types)
             sent.append(True)
-        if not (stmt.generic and self._generic):
-            pg.send_query_prepared(name, dumped, param_formats=formats)
-            return [*sent, False]
-        pg.send_query_params(_GENERIC, None)
+        generic = stmt.generic and self._set_local
+        if generic:
+            pg.send_query_params(_GENERIC, None)
         pg.send_query_prepared(name, dumped, param_formats=formats)
+        if not generic:
+            return [*sent, False]
         pg.send_query_params(_PLANNED, None)
         return [*sent, True, False, True]
 
