@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from ehcmpi.core.model import KeyKind, PatientStatus
 from ehcmpi.storage.driver import Hot
 from ehcmpi.storage.tables import (
+    INVALID_DOCUMENT,
+    VALID_DOCUMENT,
     account_numbers,
     patient_documents,
     patient_phones,
@@ -21,13 +23,14 @@ from ehcmpi.storage.tables import (
 
 _d, _s, _p, _c = patient_documents.c, source_identifiers.c, patient_phones.c, patients.c
 _IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
-# Written as the partial indexes' conditions are (tables.py): SQLite uses a partial index
-# only for the same condition (``valid = 1``, SQLAlchemy's rendering, would scan the table).
-_VALID = sa.text("patient_documents.valid")
-_NOT_VALID = sa.text("NOT patient_documents.valid")
-BY_VALID_DOCUMENT = Hot(sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _VALID))
+# The partial indexes' own conditions (tables.py), so that SQLite uses them.
+BY_VALID_DOCUMENT = Hot(
+    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), sa.text(VALID_DOCUMENT))
+)
 BY_INVALID_DOCUMENT = (
-    sa.select(_d.mpi_id).where(_d.number_bidx == sa.bindparam("bidx"), _NOT_VALID).limit(20)
+    sa.select(_d.mpi_id)
+    .where(_d.number_bidx == sa.bindparam("bidx"), sa.text(INVALID_DOCUMENT))
+    .limit(20)
 )
 BY_SOURCE = Hot(
     sa.select(_s.mpi_id).where(

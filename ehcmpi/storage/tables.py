@@ -79,6 +79,12 @@ patients = sa.Table(
     ),
 )
 
+#: The conditions of the partial indexes on documents.  Lookups use these same texts
+#: (``storage.patient_sql``): SQLite uses a partial index only for a condition written as the
+#: index's is (``valid = 1``, SQLAlchemy's rendering of the column, would scan the table).
+VALID_DOCUMENT = "valid"
+INVALID_DOCUMENT = "NOT valid"
+
 patient_documents = sa.Table(
     "patient_documents",
     metadata,
@@ -94,20 +100,19 @@ patient_documents = sa.Table(
     sa.Index("ix_patient_documents_mpi_id", "mpi_id"),
     # One owner per valid document: the key registration's insert-on-conflict relies on, and
     # the index lookups of valid numbers use.  Invalid numbers (§5.2.1) have their own, small
-    # index (migration 0011).  Lookups write the conditions as these indexes do
-    # (``storage.patient_sql``): SQLite uses a partial index only for the same condition.
+    # index (migration 0011).
     sa.Index(
         "uq_patient_documents_valid_bidx",
         "number_bidx",
         unique=True,
-        sqlite_where=sa.text("valid"),
-        postgresql_where=sa.text("valid"),
+        sqlite_where=sa.text(VALID_DOCUMENT),
+        postgresql_where=sa.text(VALID_DOCUMENT),
     ),
     sa.Index(
         "ix_patient_documents_invalid_bidx",
         "number_bidx",
-        sqlite_where=sa.text("NOT valid"),
-        postgresql_where=sa.text("NOT valid"),
+        sqlite_where=sa.text(INVALID_DOCUMENT),
+        postgresql_where=sa.text(INVALID_DOCUMENT),
     ),
 )
 
