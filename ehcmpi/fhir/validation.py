@@ -3,7 +3,9 @@
 
 Every problem the model finds becomes one issue whose ``expression`` is the FHIRPath of the
 element (``Patient.identifier[0].period.start``), in JSON and XML alike: the XML reader
-produces the same dict the JSON client would have sent.
+produces the same dict the JSON client would have sent.  A ``Patient`` of the common shape
+that :func:`ehcmpi.fhir.plain_shape.plain_patient` vouches for skips the model (14 instead of
+119 µs for a typical registration on the bench machine).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from ehcmpi.fhir.outcome import FhirError
+from ehcmpi.fhir.plain_shape import plain_patient
 
 #: How many of the model's complaints one OperationOutcome carries.
 MAX_ISSUES = 10
@@ -37,6 +40,8 @@ def validate_resource(body: Any, expected: str | None = None) -> dict[str, Any]:
     if expected is not None and kind != expected:
         raise FhirError(400, "structure", f"请求体必须是 {expected} 资源，收到 {kind} "
                         f"(body must be a {expected})")  # fmt: skip
+    if kind == "Patient" and plain_patient(body):
+        return body
     try:
         model = get_fhir_model_class(kind)
     except (KeyError, ValueError):
