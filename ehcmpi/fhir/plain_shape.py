@@ -6,7 +6,8 @@ The model validates a typical registration in some 120 µs, most of it Python va
 that ``fhir_core`` runs for every nested element; a registration's whole server CPU is under
 a millisecond.  :func:`plain_patient` answers in a tenth of that time for a body made only
 of the elements hospital systems send when registering a patient (identifiers, names,
-telecom, gender, birth date, addresses, simple extensions) whose every value is of a form the
+telecom, gender, birth date, addresses, simple extensions, profiles, the managing
+organization) whose every value is of a form the
 model accepts: strings non-empty, printable and trimmed; codes, URIs and ids by their R4
 regexes; dates real calendar dates; no nulls, no empty objects or arrays, no ``_element``
 siblings, no key the element does not have.
@@ -50,6 +51,10 @@ def _id(value: Any) -> bool:
 
 def _boolean(value: Any) -> bool:
     return type(value) is bool
+
+
+def _positive_int(value: Any) -> bool:
+    return type(value) is int and 0 < value < 2**31
 
 
 def _date(value: Any) -> bool:
@@ -106,9 +111,16 @@ def _extension(value: Any) -> bool:
     return check is not None and check(item)
 
 
+_reference = _element(
+    {"reference": (_string, False), "type": (_uri, False), "display": (_string, False)}
+)
+_meta = _element(
+    {"versionId": (_id, False), "source": (_uri, False), "profile": (_uri, True),
+     "security": (_coding, True), "tag": (_coding, True)}
+)  # fmt: skip
 _identifier = _element(
     {"use": (_code, False), "type": (_codeable, False), "system": (_uri, False),
-     "value": (_string, False)}
+     "value": (_string, False), "assigner": (_reference, False)}
 )  # fmt: skip
 _human_name = _element(
     {"use": (_code, False), "text": (_string, False), "family": (_string, False),
@@ -116,19 +128,21 @@ _human_name = _element(
      "extension": (_extension, True)}
 )  # fmt: skip
 _contact_point = _element(
-    {"system": (_code, False), "value": (_string, False), "use": (_code, False)}
-)
+    {"system": (_code, False), "value": (_string, False), "use": (_code, False),
+     "rank": (_positive_int, False)}
+)  # fmt: skip
 _address = _element(
     {"use": (_code, False), "type": (_code, False), "text": (_string, False),
      "line": (_string, True), "city": (_string, False), "district": (_string, False),
      "state": (_string, False), "postalCode": (_string, False), "country": (_string, False)}
 )  # fmt: skip
 _patient = _element(
-    {"resourceType": (lambda v: v == "Patient", False), "id": (_id, False),
+    {"resourceType": (lambda v: v == "Patient", False), "id": (_id, False), "meta": (_meta, False),
      "extension": (_extension, True), "identifier": (_identifier, True),
      "active": (_boolean, False), "name": (_human_name, True), "telecom": (_contact_point, True),
      "gender": (_code, False), "birthDate": (_date, False), "deceasedBoolean": (_boolean, False),
-     "address": (_address, True), "maritalStatus": (_codeable, False)}
+     "address": (_address, True), "maritalStatus": (_codeable, False),
+     "generalPractitioner": (_reference, True), "managingOrganization": (_reference, False)}
 )  # fmt: skip
 
 

@@ -23,6 +23,9 @@ from tests.fhir.support import chinese_patient, his_id, id_card
 FULL: dict[str, Any] = {
     "resourceType": "Patient",
     "id": "A1.b-2",
+    "meta": {"versionId": "1", "source": "urn:oid:1.2.156.112604.1.2.1",
+             "profile": ["http://ehcmpi.org/fhir/StructureDefinition/patient"],
+             "tag": [{"system": "http://ehcmpi.org/fhir/tag", "code": "his"}]},
     "extension": [
         {"url": "http://ehcmpi.org/fhir/StructureDefinition/ethnicity",
          "valueCoding": {"system": "http://ehcmpi.org/fhir/CodeSystem/gb-t-3304-ethnicity",
@@ -34,13 +37,14 @@ FULL: dict[str, Any] = {
         {"use": "official", "system": "urn:oid:2.16.156.10011.1.3", "value": "11010519850312001X",
          "type": {"coding": [{"system": "http://ehcmpi.org/fhir/CodeSystem/document-type",
                               "code": "01"}], "text": "居民身份证"}},
-        {"system": "urn:oid:1.2.156.112604.1.2.1", "value": "HIS 000123"},
+        {"system": "urn:oid:1.2.156.112604.1.2.1", "value": "HIS 000123",
+         "assigner": {"reference": "Organization/his", "display": "某某医院"}},
     ],
     "active": True,
     "name": [{"use": "official", "text": "欧阳 娜娜", "family": "欧阳", "given": ["娜娜"],
               "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation",
                              "valueCode": "SYL"}]}],
-    "telecom": [{"system": "phone", "value": "+86 138 0013 8000", "use": "mobile"}],
+    "telecom": [{"system": "phone", "value": "+86 138 0013 8000", "use": "mobile", "rank": 1}],
     "gender": "female",
     "birthDate": "1985-03-12",
     "deceasedBoolean": False,
@@ -48,13 +52,15 @@ FULL: dict[str, Any] = {
                  "line": ["朝阳路 1 号"], "city": "北京市", "district": "朝阳区",
                  "state": "北京市", "postalCode": "100020", "country": "CN"}],
     "maritalStatus": {"coding": [{"code": "M"}]},
+    "generalPractitioner": [{"reference": "Practitioner/7", "type": "Practitioner"}],
+    "managingOrganization": {"reference": "Organization/his", "display": "某某医院"},
 }  # fmt: skip
 
 TRICKY: list[Any] = [
     None, "", " ", "x ", " x", "a  b", "a\tb", "a\nb", "\u3000", "\x00", "é", "x" * 65, 0, 1.5,
-    True, [], {}, [None], ["x"], [{}], {"x": 1}, {"url": "u"}, "2020", "2020-13", "2020-02-30",
-    "2020-02-29", "2019-02-29", "0000-01-01", "20200101", "2020-1-1", "1985-03-12T10:00:00",
-    "urn:oid:1.2", "http://x y", "male", "MALE", "a.b-c", "a_b",
+    True, False, 2**31, [], {}, [None], ["x"], [{}], {"x": 1}, {"url": "u"}, "2020", "2020-13",
+    "2020-02-30", "2020-02-29", "2019-02-29", "0000-01-01", "20200101", "2020-1-1",
+    "1985-03-12T10:00:00", "urn:oid:1.2", "http://x y", "male", "MALE", "a.b-c", "a_b",
 ]  # fmt: skip
 EXTRA_KEYS: list[tuple[str, Any]] = [
     ("nickname", "W"), ("_birthDate", {"extension": []}), ("fhir_comments", "c"),
