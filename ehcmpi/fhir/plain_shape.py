@@ -7,10 +7,10 @@ that ``fhir_core`` runs for every nested element; a registration's whole server 
 a millisecond.  :func:`plain_patient` answers in a tenth of that time for a body made only
 of the elements hospital systems send when registering a patient (identifiers, names,
 telecom, gender, birth date, addresses, simple extensions, profiles, the managing
-organization) whose every value is of a form the
-model accepts: strings non-empty, printable and trimmed; codes, URIs and ids by their R4
-regexes; dates real calendar dates; no nulls, no empty objects or arrays, no ``_element``
-siblings, no key the element does not have.
+organization) whose every value is of a form the model accepts: strings non-empty,
+printable and trimmed; codes, URIs and ids by their R4 regexes; dates real calendar dates;
+no nulls, no empty objects or arrays, no ``_element`` siblings, no key the element does not
+have.
 
 It never rejects: ``False`` means only "not vouched for", and the model then decides, with
 its own error messages.  ``True`` implies the model would accept the body — a test checks
