@@ -162,10 +162,11 @@ class Intake:
         self._channel = channel
         channel.setblocking(False)
 
-    def start(self, serve: Callable[[socket.socket], None]) -> None:
-        """``serve`` each connection handed over, on the running loop."""
+    def start(self, serve: Callable[[socket.socket], None], gone: Callable[[], None]) -> None:
+        """``serve`` each connection handed over, on the running loop; ``gone`` once the
+        parent is (its end of the channel closed: it stopped, or it was killed)."""
         loop = asyncio.get_running_loop()
-        loop.add_reader(self._channel.fileno(), self._receive, serve)
+        loop.add_reader(self._channel.fileno(), self._receive, serve, gone)
 
     def stop(self) -> None:
         """Take no more connections (the worker is stopping, or the parent is gone)."""
@@ -177,7 +178,7 @@ class Intake:
         with contextlib.suppress(OSError):
             self._channel.send(_CLOSED)
 
-    def _receive(self, serve: Callable[[socket.socket], None]) -> None:
+    def _receive(self, serve: Callable[[socket.socket], None], gone: Callable[[], None]) -> None:
         while True:
             try:
                 message, fds, _, _ = socket.recv_fds(self._channel, 16, 4)
@@ -187,6 +188,7 @@ class Intake:
                 message, fds = b"", []
             if not message and not fds:  # the parent is gone
                 self.stop()
+                gone()
                 return
             for fd in fds:
                 serve(socket.socket(fileno=fd))

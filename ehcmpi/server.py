@@ -6,7 +6,8 @@ Defaults: HTTP 127.0.0.1:8080 (base ``/fhir``), MLLP 127.0.0.1:2575.  On SIGINT/
 HTTP server drains its requests, then MLLP stops accepting and finishes in-flight messages.
 With several workers the parent checks the keys, takes both ports and checks the database
 (migrating where configured) once, forks the workers, restarts one that dies, and on a signal
-stops them all.  Every worker holds its own database pool; nothing else is shared, since
+stops them all; a worker whose parent is gone (its hand-off channels closed) stops as if
+signalled.  Every worker holds its own database pool; nothing else is shared, since
 everything a node knows lives in its database (DESIGN.md).
 """
 
@@ -166,26 +167,41 @@ async def _serve(settings: Settings, http_at: Port, mllp_at: Port) -> None:
         hl7_app.dispatcher(container), host=server.mllp_host, port=mllp_port,
         tls=mllp_tls(settings),
     )  # fmt: skip
-    if intake is None:
-        await hl7.start(mllp_sock)
-    else:
-        intake.start(lambda conn: hl7.adopt(conn, intake.closed))
-    notifications = hl7_app.notification_sender(container)  # ITI-10, from the outbox
-    notifications.start()
     config = uvicorn.Config(
         create_app(container), log_level="info", access_log=False, lifespan="on"
     )
+    http = _HttpServer(config)
+
+    def orphaned() -> None:
+        """The parent closed its end of a hand-off channel (it is stopping, or it was killed
+        outright): no connection will come any more, so drain and stop as on SIGTERM rather
+        than linger, holding database connections, with nobody left to stop this worker."""
+        if http.should_exit:  # stopping already (SIGTERM, or the other channel closed)
+            return
+        log.warning(
+            "ehcmpi worker %d: the parent process closed the hand-off channel "
+            "(it is stopping or was killed); stopping", os.getpid(),
+        )  # fmt: skip
+        http.handle_exit(signal.SIGTERM, None)
+
+    if intake is None:
+        await hl7.start(mllp_sock)
+    else:
+        intake.start(lambda conn: hl7.adopt(conn, intake.closed), orphaned)
+    notifications = hl7_app.notification_sender(container)  # ITI-10, from the outbox
+    notifications.start()
     log.info(
         "ehcmpi %s (pid %d): FHIR http://%s:%d/fhir, MLLP %s:%d, database %s",
         settings.node.code, os.getpid(), server.http_host, http_port,
         server.mllp_host, hl7.port, container.engine.url.render_as_string(),
     )  # fmt: skip
-    http = _HttpServer(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, http.handle_exit, sig, None)
     if handed is not None:  # handed-over connections are served once the app is built
-        http.on_started = lambda: handed.start(lambda c: _adopt_http(http, c, handed.closed))
+        http.on_started = lambda: handed.start(
+            lambda c: _adopt_http(http, c, handed.closed), orphaned
+        )
     try:
         # Handed over, connections come from the parent instead of a listening socket.
         await http.serve(sockets=[] if http_sock is None else [http_sock])

@@ -295,3 +295,37 @@ def test_a_worker_that_dies_is_replaced_and_connections_reach_its_replacement(
     assert browsed_at == replacement
     assert still.startswith(b"HTTP/1.1 200")  # so does the survivor's HTTP connection
     assert "restarting" in log.read_text(encoding="utf-8", errors="replace")
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie waiting for its reaper has)."""
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_stop_when_the_parent_is_killed(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    """A parent killed outright (``kill -9``, the OOM killer) can no longer hand anything
+    over: its workers drain and exit rather than linger with their database connections."""
+    config = write_config(tmp_path, key_file, extra="[server]\nhttp_workers = 2\n")
+    log = tmp_path / "serve.log"
+    with _serving(config, log) as (process, _base, mllp_port):
+        deadline = time.monotonic() + 20
+        while len(_workers(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = _workers(process.pid)
+        _fed(mllp_port).close()  # the workers serve
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    assert len(workers) == 2
+    assert not [w for w in workers if _alive(w)], "workers outlived their parent"
+    said = log.read_text(encoding="utf-8", errors="replace")
+    assert said.count("closed the hand-off channel") == 2  # each worker, once

@@ -73,7 +73,7 @@ def test_a_connection_the_parent_hands_over_is_served_over_mutual_tls(pki: Pki) 
         handoff.start()
         tls = server_tls(str(pki.server_cert), str(pki.server_key), str(pki.ca))
         server = MllpServer(unsupported_handler, host=HOST, port=0, tls=tls)
-        intake.start(lambda conn: server.adopt(conn, intake.closed))
+        intake.start(lambda conn: server.adopt(conn, intake.closed), lambda: None)
         try:
             port = listener.getsockname()[1]
             opening = asyncio.open_connection(
