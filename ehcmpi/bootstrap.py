@@ -1,8 +1,8 @@
 """The one place where configuration becomes wired objects (DESIGN.md: Cosmic Python).
 
 ``build`` checks what the server needs before it serves — the key file, a reachable database
-at the current schema (migrated at start on SQLite) — and raises ``ConfigError`` with one
-line when something is wrong.
+at the current schema (migrated at start on SQLite), the keys that database was set up with
+(``storage.key_check``) — and raises ``ConfigError`` with one line when something is wrong.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from ehcmpi.settings import ConfigError, Settings
 from ehcmpi.storage import migrate
 from ehcmpi.storage.cards import SqlQrStore
 from ehcmpi.storage.engine import create_database_engine
+from ehcmpi.storage.key_check import KeyMismatch, check_keys
 from ehcmpi.storage.uow import SqlUnitOfWorkFactory
 
 
@@ -101,8 +102,7 @@ class Container:
         if self.insurance_http is not None:
             self.insurance_http.close()
         self.uow.dispose()
-        if isinstance(self.crypto, Pkcs11CryptoProvider):
-            self.crypto.close()  # the HSM session of sm4_inside
+        close_crypto(self.crypto)
 
 
 def load_crypto(settings: Settings) -> CryptoProvider:
@@ -113,6 +113,12 @@ def load_crypto(settings: Settings) -> CryptoProvider:
         return SoftwareCryptoProvider(load_keyfile(pathlib.Path(settings.keys.file)))
     except KeyFileError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def close_crypto(crypto: CryptoProvider) -> None:
+    """Let go of what a provider holds open (an HSM session); a key file's holds nothing."""
+    if isinstance(crypto, Pkcs11CryptoProvider):
+        crypto.close()  # the HSM session of sm4_inside
 
 
 def pkcs11_config(settings: Settings, environ: Mapping[str, str] | None = None) -> Pkcs11Config:
@@ -182,6 +188,18 @@ def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Eng
     return engine
 
 
+def verify_keys(engine: Engine, crypto: CryptoProvider) -> None:
+    """The keys the database was set up with (``storage.key_check``), or ``ConfigError`` in
+    one line: with other keys no returning patient would be found."""
+    try:
+        check_keys(engine, crypto)
+    except KeyMismatch as exc:
+        engine.dispose()
+        raise ConfigError(str(exc)) from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise _unusable(engine, exc) from None
+
+
 def load_match_rules(settings: Settings) -> RuleSet:
     """The configured rule file, or the shipped default; a bad file is one line."""
     path = settings.matching.rules
@@ -239,6 +257,7 @@ def build(settings: Settings, *, engine: Engine | None = None) -> Container:
     crypto = load_crypto(settings)
     rules = load_match_rules(settings)
     engine = engine or open_database(settings)
+    verify_keys(engine, crypto)
     uow = SqlUnitOfWorkFactory(engine, crypto)
     audit = AuditLog(uow)
     domains = settings.domain_registry()

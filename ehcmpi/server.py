@@ -33,7 +33,7 @@ from typing import Any
 import uvicorn
 import uvloop
 
-from ehcmpi.bootstrap import build, load_crypto, open_database
+from ehcmpi.bootstrap import build, close_crypto, load_crypto, open_database, verify_keys
 from ehcmpi.fhir.app import create_app
 from ehcmpi.handoff import Handoff, Intake
 from ehcmpi.hl7v2 import app as hl7_app
@@ -311,7 +311,8 @@ def mllp_tls(settings: Settings) -> ssl.SSLContext | None:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    load_crypto(settings)  # a missing or open key file stops here, before any port is taken
+    # A missing or open key file stops here, before any port is taken.
+    crypto = load_crypto(settings)
     mllp_tls(settings)  # so do unreadable TLS files
     server = settings.server
     # With workers the parent listens on both ports and hands each connection over to the
@@ -323,7 +324,12 @@ def serve(settings: Settings) -> None:
         http_sock.close()
         raise
     try:
-        open_database(settings).dispose()  # reachable, and migrated once, before serving
+        engine = open_database(settings)  # reachable, and migrated once, before serving
+        try:
+            verify_keys(engine, crypto)  # and its own keys, checked before any worker starts
+        finally:
+            engine.dispose()
+            close_crypto(crypto)  # each worker opens its own (an HSM session is not forked)
         if server.http_workers > 1:
             ports = (http_sock.getsockname()[1], mllp_sock.getsockname()[1])
             handoffs = (Handoff(http_sock, "HTTP"), Handoff(mllp_sock, "MLLP"))

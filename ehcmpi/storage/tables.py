@@ -367,6 +367,18 @@ outbox = sa.Table(
 )
 
 
+#: The key set the database was set up with (guideline §4.6 密钥管理): its id and a check value
+#: (``ehcmpi.crypto.check``).  One row; a server refuses to start with other keys, which would
+#: find no document by its blind index and issue every returning patient a second record.
+key_checks = sa.Table(
+    "key_checks",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("check_value", sa.LargeBinary(32), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
 # The electronic health card and media tables (§4.2, §4.4) live in ``card_tables`` on this
 # same ``metadata``; importing them here registers them wherever the schema is used.
 from ehcmpi.storage import card_tables  # noqa: E402, F401

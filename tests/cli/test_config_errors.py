@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from tests import support
 from tests.cli.support import ehcmpi, one_error_line, write_config
 
 
@@ -70,3 +71,27 @@ def test_a_port_in_use_is_one_line(
         line = one_error_line(ehcmpi("serve", "--config", config, "--http-port", port))
 
     assert "端口无法监听" in line and port in line
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_database_set_up_with_other_keys_is_refused(
+    tmp_path: pathlib.Path, key_file: pathlib.Path, workers: int
+) -> None:
+    """Another key file (``keys init`` run again, a restore without the old key file) would
+    find no returning patient: the server does not start on it (§4.6 密钥管理)."""
+    server = f"[server]\nhttp_port = 0\nmllp_port = 0\nhttp_workers = {workers}\n"
+    config = write_config(tmp_path, key_file, extra=server)
+    assert ehcmpi("patient", "search", "--name", "x", "--config", config).returncode == 0
+    other_key = tmp_path / "other.key"
+    assert ehcmpi("keys", "init", "--file", other_key).returncode == 0
+    database = f"sqlite:///{tmp_path / 'ehcmpi.db'}"
+    other = support.write_config(tmp_path / "other.toml", database, other_key, server)
+
+    served = ehcmpi("serve", "--config", other, timeout=30)
+    searched = one_error_line(ehcmpi("patient", "search", "--name", "x", "--config", other))
+
+    assert served.returncode != 0
+    assert "Traceback" not in served.stderr
+    assert "密钥与数据库不匹配" in served.stderr.strip().splitlines()[-1]
+    assert "密钥与数据库不匹配" in searched
+    assert ehcmpi("patient", "search", "--name", "x", "--config", config).returncode == 0

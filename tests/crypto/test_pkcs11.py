@@ -22,6 +22,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.exceptions import AttributeSensitive
 
 from ehcmpi.bootstrap import load_crypto, pkcs11_config
+from ehcmpi.crypto.check import check_value
 from ehcmpi.crypto.errors import HsmError, KeyFileError
 from ehcmpi.crypto.keys import init_keyfile, load_keyfile
 from ehcmpi.crypto.material import KeyMaterial
@@ -150,6 +151,8 @@ def test_a_software_key_file_moves_into_the_token_unchanged(
     assert moved == load_keyfile(path)
     provider = Pkcs11CryptoProvider(config)
     assert provider.ehc_id(MPI_ID, *DOC) == SoftwareCryptoProvider(moved).ehc_id(MPI_ID, *DOC)
+    # so the database set up with the key file still starts (storage.key_check)
+    assert check_value(provider) == check_value(SoftwareCryptoProvider(moved))
 
 
 def test_rotation_through_the_token(config: Pkcs11Config, keys: KeyMaterial) -> None:

@@ -14,7 +14,9 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.fhir.app import create_app
 from ehcmpi.settings import load_settings
+from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
+from ehcmpi.storage.tables import metadata
 from tests.fhir.conftest import LiveServer
 from tests.fhir.support import FHIR_JSON, MPI_ID_SYSTEM, chinese_patient
 
@@ -37,12 +39,16 @@ def test_a_method_the_server_does_not_offer_is_405(http: httpx.Client) -> None:
 
 @pytest.fixture
 def broken_server(tmp_path: pathlib.Path, key_file: pathlib.Path) -> Iterator[str]:
-    """A server on a database that was never migrated: every query fails in SQLAlchemy."""
+    """A server whose database lost its tables after it started: every query fails in
+    SQLAlchemy."""
     config = tmp_path / "ehcmpi.toml"
     config.write_text(f'[keys]\nfile = "{key_file}"\n', encoding="utf-8")
     settings = load_settings(str(config), environ={})
-    engine = create_database_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    with LiveServer(create_app(build(settings, engine=engine))) as server:
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'broken.db'}")
+    migrate.upgrade(engine)
+    container = build(settings, engine=engine)
+    metadata.drop_all(engine)
+    with LiveServer(create_app(container)) as server:
         yield server.base_url
 
 

@@ -1,0 +1,105 @@
+"""A database is served only with the keys it was set up with (``storage.key_check``,
+guideline §4.6 密钥管理): other keys would find no returning patient and give each a second
+record and EHC ID."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ehcmpi.bootstrap import Container, build
+from ehcmpi.crypto.check import check_value
+from ehcmpi.crypto.keys import init_keyfile, rotate_keyfile
+from ehcmpi.crypto.software import SoftwareCryptoProvider
+from ehcmpi.settings import ConfigError, KeySettings, Settings
+from ehcmpi.storage.tables import key_checks, patients
+from ehcmpi.terminology.systems import ID_CARD_SYSTEM
+from tests.core.support import CLERK, ZHANG_WEI_ID, request
+
+
+def _with_keys(settings: Settings, key_file: pathlib.Path) -> Settings:
+    return settings.model_copy(update={"keys": KeySettings(file=str(key_file))})
+
+
+def _other_keys(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "other.key"
+    init_keyfile(path)
+    return path
+
+
+def _stored(engine: Engine) -> list[tuple[str, bytes]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(key_checks.c.key_id, key_checks.c.check_value)).all()
+    return [(key_id, bytes(value)) for key_id, value in rows]
+
+
+def test_the_first_start_records_the_key_set(container: Container, engine: Engine) -> None:
+    assert _stored(engine) == [(container.crypto.key_id, check_value(container.crypto))]
+
+
+def test_other_keys_are_refused_naming_both_key_sets(
+    container: Container, settings: Settings, engine: Engine, tmp_path: pathlib.Path
+) -> None:
+    other_file = _other_keys(tmp_path)
+
+    with pytest.raises(ConfigError) as refused:
+        build(_with_keys(settings, other_file), engine=engine)
+
+    message = str(refused.value)
+    assert message.startswith("密钥与数据库不匹配")
+    assert container.crypto.key_id in message
+    assert SoftwareCryptoProvider.from_keyfile(other_file).key_id in message
+    assert "\n" not in message
+    assert _stored(engine) == [(container.crypto.key_id, check_value(container.crypto))]
+
+
+def test_the_same_keys_start_again_and_rotation_keeps_them(
+    container: Container, settings: Settings, engine: Engine, tmp_path: pathlib.Path
+) -> None:
+    """Rotating the data, QR protect and SM2 keys keeps the root and index keys."""
+    container.registration.register(request("张伟", ("01", ZHANG_WEI_ID)), CLERK)
+    key_file = tmp_path / "rotated.key"
+    key_file.write_bytes(pathlib.Path(settings.keys.file).read_bytes())
+    key_file.chmod(0o600)
+    rotate_keyfile(key_file)
+
+    again = build(settings, engine=engine)
+    rotated = build(_with_keys(settings, key_file), engine=engine)
+
+    assert again.query.find(ID_CARD_SYSTEM, ZHANG_WEI_ID, CLERK) is not None
+    assert rotated.query.find(ID_CARD_SYSTEM, ZHANG_WEI_ID, CLERK) is not None
+    assert len(_stored(engine)) == 1
+
+
+def test_a_database_from_before_the_check_is_vouched_for_by_its_data(
+    container: Container, settings: Settings, engine: Engine, tmp_path: pathlib.Path
+) -> None:
+    """Set up before migration 0012: no row yet, but documents stored under its keys."""
+    container.registration.register(request("张伟", ("01", ZHANG_WEI_ID)), CLERK)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(key_checks))
+
+    with pytest.raises(ConfigError, match="密钥与数据库不匹配") as refused:
+        build(_with_keys(settings, _other_keys(tmp_path)), engine=engine)
+    assert _stored(engine) == []  # nothing recorded for the wrong keys
+    assert "证件" in str(refused.value)
+
+    build(settings, engine=engine)
+    assert _stored(engine) == [(container.crypto.key_id, check_value(container.crypto))]
+
+
+def test_an_empty_database_without_a_row_takes_the_keys_it_is_given(
+    container: Container, settings: Settings, engine: Engine, tmp_path: pathlib.Path
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.delete(key_checks))
+        assert conn.execute(sa.select(sa.func.count()).select_from(patients)).scalar_one() == 0
+    other_file = _other_keys(tmp_path)
+
+    build(_with_keys(settings, other_file), engine=engine)
+
+    other = SoftwareCryptoProvider.from_keyfile(other_file)
+    assert _stored(engine) == [(other.key_id, check_value(other))]
