@@ -10,20 +10,21 @@ runs before anything is served:
   ``key_checks``, insert-on-conflict, so two processes starting at once keep the same row;
 - every later start compares, and other keys are refused with :class:`KeyMismatch`;
 - a database that has data but no row yet (set up before migration 0012) gets its row only
-  if a stored document opens with these keys and its blind index matches.
+  if a stored document (or phone) opens with these keys and its blind index matches.
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ehcmpi.crypto.check import check_value
 from ehcmpi.crypto.errors import CryptoError
 from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.storage.engine import write_options
-from ehcmpi.storage.patients import DOC_CONTEXT, document_kind
+from ehcmpi.storage.patients import DOC_CONTEXT, PHONE_CONTEXT, PHONE_KIND, document_kind
 from ehcmpi.storage.rows import insert_ignoring_conflicts, now
-from ehcmpi.storage.tables import key_checks, patient_documents
+from ehcmpi.storage.tables import key_checks, patient_documents, patient_phones
 
 #: the one row's name
 KEY_SET = "keys"
@@ -76,24 +77,29 @@ def _stored(conn: Connection) -> tuple[str, bytes] | None:
 
 
 def _vouch_for_existing_data(conn: Connection, crypto: CryptoProvider) -> None:
-    """Refuse keys under which a stored document does not open or is not found."""
-    d = patient_documents.c
-    row = conn.execute(
-        patient_documents.select()
-        .with_only_columns(d.doc_type, d.number_enc, d.number_bidx)
-        .limit(1)
-    ).first()
-    if row is None:
-        return  # nothing stored under any key yet
-    try:
-        number = crypto.decrypt_field(bytes(row.number_enc), DOC_CONTEXT)
-        found = crypto.blind_index(document_kind(row.doc_type), number) == bytes(row.number_bidx)
-    except CryptoError:
-        found = False
-    if not found:
-        raise KeyMismatch(
-            f"密钥与数据库不匹配：库中已有的证件数据无法用密钥集 {crypto.key_id} 解密或检索，"
-            "请使用该数据库原来的密钥文件或 HSM "
-            f"(the keys do not match this database: its stored documents do not open with key "
-            f"set {crypto.key_id}; use its original key file or HSM)"
-        )
+    """Refuse keys under which a stored document (or, without documents, a stored phone) does
+    not open or is not found by its blind index."""
+    d, p = patient_documents.c, patient_phones.c
+    probes = (
+        (sa.select(d.doc_type, d.number_enc, d.number_bidx), DOC_CONTEXT),
+        (sa.select(sa.literal(""), p.phone_enc, p.phone_bidx), PHONE_CONTEXT),
+    )
+    for query, context in probes:
+        row = conn.execute(query.limit(1)).first()
+        if row is None:
+            continue
+        doc_type, sealed, index = row
+        kind = document_kind(doc_type) if doc_type else PHONE_KIND
+        try:
+            value = crypto.decrypt_field(bytes(sealed), context)
+            found = crypto.blind_index(kind, value) == bytes(index)
+        except CryptoError:
+            found = False
+        if not found:
+            raise KeyMismatch(
+                f"密钥与数据库不匹配：库中已有的数据无法用密钥集 {crypto.key_id} 解密或检索，"
+                "请使用该数据库原来的密钥文件或 HSM "
+                f"(the keys do not match this database: its stored data does not open with "
+                f"key set {crypto.key_id}; use its original key file or HSM)"
+            )
+        return  # one that opens and is found vouches for the keys

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ehcmpi.bootstrap import Container, build
+from ehcmpi.core.model import RegistrationMode, RegistrationRequest
 from ehcmpi.crypto.check import check_value
 from ehcmpi.crypto.keys import init_keyfile, rotate_keyfile
 from ehcmpi.crypto.software import SoftwareCryptoProvider
@@ -74,18 +75,31 @@ def test_the_same_keys_start_again_and_rotation_keeps_them(
     assert len(_stored(engine)) == 1
 
 
+@pytest.mark.parametrize(
+    "registered",
+    [
+        request("张伟", ("01", ZHANG_WEI_ID)),
+        # §5.1.6 信息缺失: a temporary archive record with a phone and no document
+        request("李娜", phones=("13800138000",), mode=RegistrationMode.FEED),
+    ],
+    ids=["document", "phone only"],
+)
 def test_a_database_from_before_the_check_is_vouched_for_by_its_data(
-    container: Container, settings: Settings, engine: Engine, tmp_path: pathlib.Path
+    container: Container,
+    settings: Settings,
+    engine: Engine,
+    tmp_path: pathlib.Path,
+    registered: RegistrationRequest,
 ) -> None:
-    """Set up before migration 0012: no row yet, but documents stored under its keys."""
-    container.registration.register(request("张伟", ("01", ZHANG_WEI_ID)), CLERK)
+    """Set up before migration 0012: no row yet, but data stored under its keys."""
+    container.registration.register(registered, CLERK)
     with engine.begin() as conn:
         conn.execute(sa.delete(key_checks))
 
     with pytest.raises(ConfigError, match="密钥与数据库不匹配") as refused:
         build(_with_keys(settings, _other_keys(tmp_path)), engine=engine)
     assert _stored(engine) == []  # nothing recorded for the wrong keys
-    assert "证件" in str(refused.value)
+    assert "stored data does not open" in str(refused.value)
 
     build(settings, engine=engine)
     assert _stored(engine) == [(container.crypto.key_id, check_value(container.crypto))]
