@@ -15,6 +15,8 @@ runs before anything is served:
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -26,6 +28,7 @@ from ehcmpi.storage.patients import DOC_CONTEXT, PHONE_CONTEXT, PHONE_KIND, docu
 from ehcmpi.storage.rows import insert_ignoring_conflicts, now
 from ehcmpi.storage.tables import key_checks, patient_documents, patient_phones
 
+log = logging.getLogger(__name__)
 #: the one row's name
 KEY_SET = "keys"
 
@@ -61,8 +64,14 @@ def _record(engine: Engine, crypto: CryptoProvider, value: bytes) -> tuple[str, 
             stored = _stored(conn)
             if stored is None:
                 _vouch_for_existing_data(conn, crypto)
-                row = {"name": KEY_SET, "key_id": crypto.key_id, "check_value": value}
-                insert_ignoring_conflicts(conn, key_checks, [row | {"created_at": now()}], "name")
+                row = {
+                    "name": KEY_SET,
+                    "key_id": crypto.key_id,
+                    "check_value": value,
+                    "created_at": now(),
+                }
+                if insert_ignoring_conflicts(conn, key_checks, [row], "name"):
+                    log.info("数据库已绑定密钥集 (database bound to key set) %s", crypto.key_id)
                 stored = _stored(conn)
     assert stored is not None
     return stored
