@@ -7,10 +7,11 @@ at the current schema (migrated at start on SQLite), the keys that database was 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -174,7 +175,8 @@ def connect_database(settings: Settings) -> Engine:
 def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Engine:
     """Connect, and migrate on SQLite (or when ``auto_migrate``); refuse a stale schema."""
     engine = connect_database(settings)
-    try:
+    with _migrating(engine):
+        migrate.check_known(engine)  # a newer release's schema: not "run db upgrade"
         if settings.auto_migrate if migrate_now is None else migrate_now:
             migrate.upgrade(engine)
         elif not migrate.is_current(engine):
@@ -183,9 +185,31 @@ def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Eng
                 "数据库结构不是最新版本，请先运行 `ehcmpi db upgrade` "
                 "(database schema is not current; run `ehcmpi db upgrade`)"
             )
+    return engine
+
+
+def downgrade_database(settings: Settings, revision: str) -> str:
+    """Step the schema back to ``revision`` (rolling a release back): the revision reached,
+    or ``ConfigError`` in one line."""
+    engine = connect_database(settings)
+    try:
+        with _migrating(engine):
+            migrate.downgrade(engine, revision)
+            return str(migrate.current_revision(engine))
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _migrating(engine: Engine) -> Iterator[None]:
+    """Schema work on ``engine``: what refuses it becomes ``ConfigError`` in one line."""
+    try:
+        yield
+    except migrate.MigrationError as exc:
+        engine.dispose()
+        raise ConfigError(str(exc)) from None
     except sa.exc.SQLAlchemyError as exc:
         raise _unusable(engine, exc) from None
-    return engine
 
 
 def verify_keys(engine: Engine, crypto: CryptoProvider) -> None:

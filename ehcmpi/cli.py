@@ -17,7 +17,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ehcmpi.bootstrap import Container, build, connect_database, open_database
+from ehcmpi.bootstrap import (
+    Container,
+    build,
+    connect_database,
+    downgrade_database,
+    open_database,
+)
 from ehcmpi.cli_cards import add_card_commands
 from ehcmpi.cli_keys import add_keys
 from ehcmpi.cli_match import add_commands
@@ -79,6 +85,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
     engine = open_database(_settings(args), migrate_now=True)
     print(f"数据库已是最新结构 (schema at revision) {migrate.current_revision(engine)}")
     engine.dispose()
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> None:
+    reached = downgrade_database(_settings(args), args.revision)
+    print(f"数据库结构已回退到 (schema rolled back to) {reached}")
 
 
 def cmd_db_current(args: argparse.Namespace) -> None:
@@ -209,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     add("upgrade", cmd_db_upgrade, "apply pending migrations", db)
     add("current", cmd_db_current, "show the schema revision", db)
+    down = add("downgrade", cmd_db_downgrade, "roll the schema back (before an older release)", db)
+    down.add_argument("revision", help="the older release's head revision, e.g. 0011")
 
     add_keys(commands, add, _settings)
 

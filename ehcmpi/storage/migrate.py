@@ -2,6 +2,11 @@
 
 On PostgreSQL the upgrade holds an advisory lock, on SQLite the database write lock, so that
 two replicas (or HTTP worker processes) starting together do not both migrate.
+
+Rolling a release back (guideline §6.x 回退): the newer release steps the schema back with
+``ehcmpi db downgrade <revision>`` before the older one starts.  An older release that meets
+a schema newer than it knows refuses with :class:`MigrationError` (one line naming both
+revisions), as does a step to a revision that does not exist, never with Alembic's traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from ehcmpi.storage.engine import write_options
@@ -38,8 +44,33 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+class MigrationError(Exception):
+    """A schema this release cannot step from or to; the message is one line."""
+
+
 def is_current(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
+
+
+def check_known(engine: Engine) -> None:
+    """Raise :class:`MigrationError` if the schema was written by a newer release."""
+    current = current_revision(engine)
+    if current is not None and not _known(current):
+        head = head_revision()
+        raise MigrationError(
+            f"数据库结构 {current} 来自更新版本的 ehcmpi，本版本只到 {head}：请运行更新的版本，"
+            f"或用它先执行 `ehcmpi db downgrade {head}` "
+            f"(the database schema {current} was written by a newer ehcmpi; this release "
+            f"knows up to {head}: run the newer release, or first roll back with it: "
+            f"`ehcmpi db downgrade {head}`)"
+        )
+
+
+def _known(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -52,6 +83,12 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    check_known(engine)
+    if revision != "head" and not _known(revision):
+        raise MigrationError(
+            f"没有这个数据库结构版本 (no such schema revision): {revision}; "
+            f"本版本的版本 (this release's revisions): {' '.join(_revisions())}"
+        )
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({LOCK_KEY})")
@@ -69,6 +106,12 @@ def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> 
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({LOCK_KEY})")
                 conn.commit()
+
+
+def _revisions() -> list[str]:
+    """Every revision this release knows, oldest first."""
+    script = ScriptDirectory.from_config(_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
 def revision(message: str, engine: Engine) -> None:

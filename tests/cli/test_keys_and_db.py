@@ -1,4 +1,4 @@
-"""``ehcmpi keys init|show|rotate|show-public`` and ``ehcmpi db upgrade|current``."""
+"""``ehcmpi keys init|show|rotate|show-public`` and ``ehcmpi db upgrade|current|downgrade``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from ehcmpi.crypto import sm2
 from ehcmpi.crypto.keys import init_keyfile, load_keyfile
 from ehcmpi.crypto.software import SoftwareCryptoProvider
 from ehcmpi.storage import migrate
-from tests.cli.support import ehcmpi, one_error_line, write_config
+from ehcmpi.terminology.systems import ID_CARD_SYSTEM
+from tests.cli.support import ehcmpi, one_error_line, services, write_config
+from tests.core.support import CLERK, ZHANG_WEI_ID, request
 from tests.crypto.softhsm import softhsm
 
 
@@ -78,6 +80,59 @@ def test_db_upgrade_then_current_on_a_fresh_sqlite_file(
     finally:
         engine.dispose()
     assert current.stdout.strip() == f"current={head} head={head}"
+
+
+def _set_revision(tmp_path: pathlib.Path, revision: str) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ehcmpi.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    finally:
+        engine.dispose()
+
+
+def test_a_schema_of_a_newer_release_is_one_line_naming_both_revisions(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    """An older release started on a newer release's database (a release rolled back without
+    ``db downgrade``): never Alembic's traceback, never "run db upgrade"."""
+    config = write_config(tmp_path, key_file, extra="[server]\nhttp_port = 0\nmllp_port = 0\n")
+    assert ehcmpi("db", "upgrade", "--config", config).returncode == 0
+    _set_revision(tmp_path, "0999")
+
+    upgraded = one_error_line(ehcmpi("db", "upgrade", "--config", config))
+    searched = one_error_line(ehcmpi("patient", "search", "--name", "x", "--config", config))
+    served = ehcmpi("serve", "--config", config, timeout=30)
+
+    for line in (upgraded, searched, served.stderr.strip().splitlines()[-1]):
+        assert "0999" in line and str(migrate.head_revision()) in line
+        assert "db downgrade" in line
+    assert served.returncode != 0 and "Traceback" not in served.stderr
+
+
+def test_db_downgrade_rolls_back_and_upgrade_returns_with_the_data(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    config = write_config(tmp_path, key_file)
+    assert ehcmpi("db", "upgrade", "--config", config).returncode == 0
+    with services(config) as container:
+        created = container.registration.register(request("张伟", ("01", ZHANG_WEI_ID)), CLERK)
+    head = str(migrate.head_revision())
+    previous = f"{int(head) - 1:04d}"
+
+    rolled_back = ehcmpi("db", "downgrade", previous, "--config", config)
+    current = ehcmpi("db", "current", "--config", config)
+    unknown = one_error_line(ehcmpi("db", "downgrade", "0042", "--config", config))
+    upgraded = ehcmpi("db", "upgrade", "--config", config)
+
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert previous in rolled_back.stdout
+    assert current.stdout.strip() == f"current={previous} head={head}"
+    assert "0042" in unknown and previous in unknown
+    assert upgraded.returncode == 0, upgraded.stderr
+    with services(config) as container:
+        found = container.query.find(ID_CARD_SYSTEM, ZHANG_WEI_ID, CLERK)
+    assert found is not None and found.mpi_id == created.patient.mpi_id
 
 
 def test_keys_show_on_a_missing_file_is_one_line(tmp_path: pathlib.Path) -> None:

@@ -67,6 +67,23 @@ def _document(mpi_id: str, bidx: bytes, *, valid: bool) -> dict[str, Any]:
     }
 
 
+def test_a_newer_schema_or_an_unknown_target_is_refused_before_alembic_runs(
+    fresh_engine: Engine,
+) -> None:
+    migrate.upgrade(fresh_engine)
+    head = str(migrate.head_revision())
+    with pytest.raises(migrate.MigrationError, match="no such schema revision"):
+        migrate.downgrade(fresh_engine, "0042")
+    assert migrate.current_revision(fresh_engine) == head  # nothing stepped
+    with fresh_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0999'"))
+
+    for step in (migrate.check_known, migrate.upgrade, lambda e: migrate.downgrade(e, head)):
+        with pytest.raises(migrate.MigrationError, match=f"0999.*{head}"):
+            step(fresh_engine)
+    assert migrate.current_revision(fresh_engine) == "0999"
+
+
 def test_fresh_database_reaches_head_and_upgrade_is_idempotent(fresh_engine: Engine) -> None:
     assert migrate.head_revision() is not None
     assert migrate.current_revision(fresh_engine) is None
