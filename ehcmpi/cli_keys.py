@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ehcmpi.bootstrap import pkcs11_config
-from ehcmpi.crypto.keys import init_keyfile, load_keyfile, rotate_keyfile
+from ehcmpi.crypto.keys import init_keyfile, keep_replaced, load_keyfile, rotate_keyfile
 from ehcmpi.crypto.material import KeyMaterial
 from ehcmpi.crypto.pkcs11 import (
     Pkcs11Config,
@@ -65,6 +65,8 @@ def cmd_keys_init(args: argparse.Namespace, settings: Settings) -> None:
         key_id = _public_info(args, settings).key_id
         print(f"密钥文件已存在 (key file exists): {path} key_id={key_id}")
         return
+    if args.force and (kept := keep_replaced(path)) is not None:
+        print(f"原密钥文件已另存 (the replaced key file is kept, mode 0600): {kept}")
     if hsm is None:
         if args.from_keyfile:
             raise ConfigError(
@@ -145,7 +147,9 @@ def add_keys(commands: Any, add: Add, load_settings: LoadSettings) -> None:
     file_help = "key file (default: [keys] file, or [crypto.pkcs11] wrapped_key_file)"
     init = add("init", bound(cmd_keys_init), "create the key set (mode 0600)", keys)
     init.add_argument("--file", help=file_help)
-    init.add_argument("--force", action="store_true", help="overwrite an existing key file")
+    init.add_argument(
+        "--force", action="store_true", help="replace an existing key file (a copy is kept)"
+    )
     init.add_argument("--if-missing", action="store_true", help="do nothing if it exists")
     init.add_argument(
         "--from-keyfile", help="pkcs11: wrap this software key file's keys instead of new ones"

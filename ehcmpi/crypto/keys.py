@@ -35,6 +35,7 @@ root and index keys): each rotating key has its own id.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import pathlib
@@ -77,6 +78,20 @@ def init_keyfile(path: pathlib.Path, *, overwrite: bool = False) -> KeyMaterial:
     return keys
 
 
+def keep_replaced(path: pathlib.Path) -> pathlib.Path | None:
+    """Before ``keys init --force`` replaces the key file at ``path``: a copy of it next to it
+    (``<name>.replaced-<UTC time>``, mode 0600), so that the patients indexed and encrypted
+    under it are not lost with it (the database refuses other keys, ``storage.key_check``).
+    None if there is no file to replace."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    kept = path.with_name(f"{path.name}.replaced-{stamp}")
+    _write_private(kept, path.read_bytes(), overwrite=False)  # as it is, even if damaged
+    return kept
+
+
 def load_keyfile(path: pathlib.Path) -> KeyMaterial:
     """Read and validate the key file at ``path``; :class:`KeyFileError` on any problem."""
     path = pathlib.Path(path)
@@ -111,7 +126,10 @@ def rotate_keyfile(
 
 def write_private_json(path: pathlib.Path, doc: dict[str, Any], *, overwrite: bool) -> None:
     """Write ``doc`` to ``path``: mode 0600 from the first byte, atomic, fsynced."""
-    content = (json.dumps(doc, indent=2) + "\n").encode("ascii")
+    _write_private(path, (json.dumps(doc, indent=2) + "\n").encode("ascii"), overwrite=overwrite)
+
+
+def _write_private(path: pathlib.Path, content: bytes, *, overwrite: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = _write_private_tmp(path, content)
     try:

@@ -60,6 +60,11 @@ def test_keys_init_if_missing_keeps_and_force_replaces(tmp_path: pathlib.Path) -
     assert after_force["key_id"] != original.key_id
     assert bytes.fromhex(after_force["root_key"]) != original.root_key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The replaced keys are kept beside it: the database they belong to stays readable.
+    [replaced] = tmp_path.glob("ehcmpi.key.replaced-*")
+    assert str(replaced) in forced.stdout
+    assert load_keyfile(replaced) == original
+    assert stat.S_IMODE(replaced.stat().st_mode) == 0o600
 
 
 def test_db_upgrade_then_current_on_a_fresh_sqlite_file(
