@@ -176,10 +176,11 @@ def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Eng
     """Connect, and migrate on SQLite (or when ``auto_migrate``); refuse a stale schema."""
     engine = connect_database(settings)
     with _migrating(engine):
-        migrate.check_known(engine)  # a newer release's schema: not "run db upgrade"
         if settings.auto_migrate if migrate_now is None else migrate_now:
-            migrate.upgrade(engine)
-        elif not migrate.is_current(engine):
+            migrate.upgrade(engine)  # refuses a newer release's schema itself
+            return engine
+        migrate.check_known(engine)  # a newer release's schema: not "run db upgrade"
+        if not migrate.is_current(engine):
             engine.dispose()
             raise ConfigError(
                 "数据库结构不是最新版本，请先运行 `ehcmpi db upgrade` "
