@@ -251,13 +251,24 @@ class QrService:
             return "malformed", None
         if parsed.seal is None:
             return None, None
-        made = unsealed_time(self._crypto.qr_unseal(parsed.seal), parsed.ehc_id, parsed.type)
+        made = self._unsealed(parsed)
         now = self._clock()
         if made is None or made > now + dt.timedelta(seconds=self.policy.clock_skew_seconds):
             return "tampered", None
         if now - made > dt.timedelta(seconds=self.policy.dynamic_ttl_seconds):
             return "expired", made
         return None, made
+
+    def _unsealed(self, parsed: ParsedCode) -> dt.datetime | None:
+        """The seal's time under the current protect key, else under an older one: a code
+        made just before ``keys rotate --protect`` still opens (None: no key opens it)."""
+        assert parsed.seal is not None
+        crypto, ehc_id, kind = self._crypto, parsed.ehc_id, parsed.type
+        made = unsealed_time(crypto.qr_unseal(parsed.seal), ehc_id, kind)
+        if made is not None:
+            return made
+        older = crypto.qr_unseal_candidates(parsed.seal)[1:]
+        return next((t for b in older if (t := unsealed_time(b, ehc_id, kind))), None)
 
     def _use(self, parsed: ParsedCode, made: dt.datetime) -> QrUse | None:
         """The use to count for a dynamic code (None: no limit configured)."""

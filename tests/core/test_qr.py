@@ -10,18 +10,21 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import multiprocessing
+import pathlib
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.core.card_types import DeviceStatus, QrEvent, RecordQuery, SummaryKey
 from ehcmpi.core.errors import ConflictError, InvalidInputError, NotFoundError
 from ehcmpi.core.qr import QrPolicy, QrService, QrVerification, utcnow
 from ehcmpi.core.qr_log import QrRecordLog
-from ehcmpi.settings import Settings
+from ehcmpi.crypto.keys import rotate_keyfile
+from ehcmpi.settings import KeySettings, Settings
 from ehcmpi.storage.cards import SqlQrStore
 from tests.core.support import ADMIN, CLERK, ZHANG_WEI_ID, citizen_id, request
 
@@ -303,3 +306,32 @@ def test_the_count_limit_holds_across_processes(
     here = service(container, utcnow, max_verifications=1)
     assert sorted(outcomes) == [False, True]
     assert verify(here, text).reason == "used_up"
+
+
+def test_a_code_made_just_before_a_protect_key_rotation_still_verifies(
+    container: Container,
+    patient: tuple[str, str],
+    settings: Settings,
+    engine: Engine,
+    tmp_path: pathlib.Path,
+) -> None:
+    """Old protect keys are kept so that dynamic codes in patients' apps at the moment of
+    ``keys rotate --protect`` still open (``ehcmpi.crypto.keys``)."""
+    mpi_id, ehc_id = patient
+    before = generate(container.qr, mpi_id)
+    rotated_file = tmp_path / "rotated.key"
+    rotated_file.write_bytes(pathlib.Path(settings.keys.file).read_bytes())
+    rotated_file.chmod(0o600)
+    rotate_keyfile(rotated_file, data=False, protect=True, signing=False)
+    rotated = build(
+        settings.model_copy(update={"keys": KeySettings(file=str(rotated_file))}), engine=engine
+    )
+
+    after = generate(rotated.qr, mpi_id)
+
+    assert after.split(":")[2] != before.split(":")[2]  # sealed under the new key
+    assert verify(rotated.qr, before) == QrVerification(
+        True, None, "验证通过 (verified)", mpi_id, ehc_id
+    )
+    assert verify(rotated.qr, after).ok
+    assert not verify(container.qr, after).ok  # the old key set cannot open the new code
