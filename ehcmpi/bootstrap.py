@@ -39,7 +39,7 @@ from ehcmpi.core.review import ReviewService
 from ehcmpi.core.terminals import TerminalRegistry
 from ehcmpi.core.verifier import CircuitBreaker, GuardedVerifier
 from ehcmpi.crypto.errors import KeyFileError
-from ehcmpi.crypto.keys import load_keyfile
+from ehcmpi.crypto.keys import watched_keyfile
 from ehcmpi.crypto.pkcs11 import (
     Pkcs11Config,
     Pkcs11CryptoProvider,
@@ -111,7 +111,8 @@ def load_crypto(settings: Settings) -> CryptoProvider:
     try:
         if settings.crypto.provider == "pkcs11":
             return Pkcs11CryptoProvider(pkcs11_config(settings))
-        return SoftwareCryptoProvider(load_keyfile(pathlib.Path(settings.keys.file)))
+        keys, reread = watched_keyfile(pathlib.Path(settings.keys.file))
+        return SoftwareCryptoProvider(keys, reread=reread)
     except KeyFileError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -37,14 +37,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import pathlib
 import stat
+from collections.abc import Callable
 from typing import Any, Final
 
 from ehcmpi.crypto.errors import KeyFileError
 from ehcmpi.crypto.keydoc import KEYFILE_VERSION, from_document, hex_opener, to_document
 from ehcmpi.crypto.material import KeyMaterial, rotate
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "KEYFILE_VERSION",
@@ -90,6 +94,43 @@ def keep_replaced(path: pathlib.Path) -> pathlib.Path | None:
     kept = path.with_name(f"{path.name}.replaced-{stamp}")
     _write_private(kept, path.read_bytes(), overwrite=False)  # as it is, even if damaged
     return kept
+
+
+def watched_keyfile(path: pathlib.Path) -> tuple[KeyMaterial, Callable[[], KeyMaterial | None]]:
+    """The key file's keys, and :func:`watch` of it."""
+    path = pathlib.Path(path)
+    reread = watch(path, lambda: load_keyfile(path))  # before loading: no change slips by
+    return load_keyfile(path), reread
+
+
+def watch(path: pathlib.Path, load: Callable[[], KeyMaterial]) -> Callable[[], KeyMaterial | None]:
+    """A function that returns ``load()`` once the file at ``path`` has changed since the
+    last call (None while it has not): a running server takes the keys that ``keys rotate``
+    added in another process (``SoftwareCryptoProvider``).  Keys that cannot be read then
+    count as unchanged, with a warning: the keys in memory go on working."""
+    seen = [_signature(path)]
+
+    def reread() -> KeyMaterial | None:
+        now = _signature(path)
+        if now == seen[0]:
+            return None
+        seen[0] = now
+        try:
+            return load()
+        except KeyFileError as exc:
+            log.warning("密钥文件无法重新读取 (key file not re-read): %s", exc)
+            return None
+
+    return reread
+
+
+def _signature(path: pathlib.Path) -> tuple[int, int, int] | None:
+    """What changes when a key file is rewritten (atomically: a new inode)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def load_keyfile(path: pathlib.Path) -> KeyMaterial:

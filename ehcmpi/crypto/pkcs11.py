@@ -29,7 +29,7 @@ import contextlib
 import os
 import pathlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final, TypeVar
@@ -40,7 +40,7 @@ from pkcs11.exceptions import PKCS11Error, UserAlreadyLoggedIn
 
 from ehcmpi.crypto.errors import HsmError, KeyFileError
 from ehcmpi.crypto.keydoc import check_size, from_document, to_document
-from ehcmpi.crypto.keys import read_private_json, write_private_json
+from ehcmpi.crypto.keys import read_private_json, watch, write_private_json
 from ehcmpi.crypto.material import KeyMaterial, rotate
 from ehcmpi.crypto.sm import SM4_BLOCK_SIZE, BlockCipher, Sm4Ecb, check_blocks
 from ehcmpi.crypto.software import SoftwareCryptoProvider
@@ -303,6 +303,16 @@ class _TokenEcb:
             return bytes(self._key.decrypt(data, mechanism=self._mechanism))
 
 
+def _reader(config: Pkcs11Config) -> Callable[[], KeyMaterial]:
+    """The wrapped key file's keys, unwrapped in a session of their own."""
+
+    def read() -> KeyMaterial:
+        with _session(config) as session:
+            return _load(config, session)[0]
+
+    return read
+
+
 def _load(config: Pkcs11Config, session: Any) -> tuple[KeyMaterial, _Wrapper, dict[str, Any]]:
     path = config.wrapped_key_file
     doc = read_private_json(path)
@@ -373,10 +383,12 @@ class Pkcs11CryptoProvider(SoftwareCryptoProvider):
     def __init__(self, config: Pkcs11Config) -> None:
         stack = contextlib.ExitStack()
         session = stack.enter_context(_session(config))
+        # Keys rotated in meanwhile are taken, unless they live in this session (sm4_inside).
+        reread = None if config.sm4_inside else watch(config.wrapped_key_file, _reader(config))
         try:
             keys, wrapper, _ = _load(config, session)
             ecb = wrapper.token_cipher if config.sm4_inside else Sm4Ecb
-            super().__init__(keys, ecb=ecb, provider="pkcs11")
+            super().__init__(keys, ecb=ecb, provider="pkcs11", reread=reread)
         except BaseException:
             stack.close()
             raise

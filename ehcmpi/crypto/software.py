@@ -150,6 +150,25 @@ def _header(key_id: str) -> bytes:
     return DATA_KEY_MAGIC + bytes.fromhex(key_id)
 
 
+def _data_keys(keys: KeyMaterial) -> list[tuple[str, bytes]]:
+    """(id, key) of every data key, the current first."""
+    return [(keys.data_key_id, keys.data_key)] + [
+        (k.id, k.key) for k in reversed(keys.retired_data_keys)
+    ]
+
+
+def _data_by_header(keys: KeyMaterial) -> dict[bytes, Sm4Gcm]:
+    """The ciphers of the data keys that write a header (all but the key set's first)."""
+    return {_header(i): Sm4Gcm(k) for i, k in _data_keys(keys) if i != keys.key_id}
+
+
+def _protect_keys(keys: KeyMaterial) -> list[tuple[str, bytes]]:
+    """(id, key) of every QR protect key, the current first."""
+    return [(keys.protect_key_id, keys.protect_key)] + [
+        (k.id, k.key) for k in reversed(keys.retired_protect_keys)
+    ]
+
+
 class SoftwareCryptoProvider:
     """:class:`~ehcmpi.crypto.ports.CryptoProvider` backed by keys held in process memory.
 
@@ -162,10 +181,13 @@ class SoftwareCryptoProvider:
         "_data_by_header",
         "_data_header",
         "_data_plain",
+        "_ecb",
         "_index",
         "_info",
         "_key_id",
         "_protect",
+        "_protect_ids",
+        "_reread",
         "_root",
         "_signing",
     )
@@ -176,19 +198,22 @@ class SoftwareCryptoProvider:
         *,
         ecb: Callable[[bytes], BlockCipher] = Sm4Ecb,
         provider: str = "software",
+        reread: Callable[[], KeyMaterial | None] | None = None,
     ) -> None:
+        """``reread``: the key file's keys if it changed since last asked, else None — so
+        that keys another process added (``keys rotate``) open what it sealed with them."""
         self._key_id = keys.key_id
+        self._ecb = ecb
+        self._reread = reread
         self._root = ecb(keys.root_key)
         self._index = HmacSm3(keys.index_key)
-        data = [(keys.data_key_id, keys.data_key)]
-        data += [(k.id, k.key) for k in reversed(keys.retired_data_keys)]
         self._data = Sm4Gcm(keys.data_key)
         plain = keys.data_key_id == keys.key_id
         self._data_header = b"" if plain else _header(keys.data_key_id)
-        self._data_by_header = {_header(i): Sm4Gcm(k) for i, k in data if i != keys.key_id}
-        self._data_plain = next((Sm4Gcm(k) for i, k in data if i == keys.key_id), None)
-        protect = [keys.protect_key, *(k.key for k in reversed(keys.retired_protect_keys))]
-        self._protect = [ecb(key) for key in protect]
+        self._data_by_header = _data_by_header(keys)
+        self._data_plain = next((Sm4Gcm(k) for i, k in _data_keys(keys) if i == keys.key_id), None)
+        self._protect_ids = keys.protect_key_ids  # this process seals with the first
+        self._protect = [ecb(key) for _, key in _protect_keys(keys)]
         current = [keys.signing_key] if keys.signing_key else []
         self._signing: list[SigningKey] = current + list(reversed(keys.retired_signing_keys))
         self._info = PublicKeyInfo(
@@ -228,7 +253,10 @@ class SoftwareCryptoProvider:
             raise CryptoError() from None
 
     def _open_field(self, blob: bytes, aad: bytes) -> bytes:
-        rotated = self._data_by_header.get(blob[:_HEADER_SIZE])
+        header = blob[:_HEADER_SIZE]
+        rotated = self._data_by_header.get(header)
+        if rotated is None and header[:2] == DATA_KEY_MAGIC and self._learn():
+            rotated = self._data_by_header.get(header)  # sealed by a newer data key
         if rotated is not None:
             try:
                 return rotated.decrypt(blob[_HEADER_SIZE:], aad)
@@ -252,7 +280,27 @@ class SoftwareCryptoProvider:
 
     def qr_unseal_candidates(self, block: bytes) -> tuple[bytes, ...]:
         _require_block(block)
+        self._learn()  # asked when the current key failed: perhaps a newer key sealed it
         return tuple(cipher.decrypt(block) for cipher in self._protect)
+
+    def _learn(self) -> bool:
+        """Take the data and QR protect keys that another process added to the key file
+        (``keys rotate``, or a worker restarted after it) so that what it sealed with them
+        opens here; this process goes on sealing with its own until it restarts.  True if
+        new keys were taken.  Each list is replaced whole: other threads see old or new."""
+        keys = self._reread() if self._reread is not None else None
+        if keys is None or keys.key_id != self._key_id:
+            return False  # unchanged, or another key set (storage.key_check refuses it)
+        protect = dict(_protect_keys(keys))
+        added = [i for i in protect if i not in self._protect_ids]
+        if added:
+            self._protect = [*self._protect, *(self._ecb(protect[i]) for i in added)]
+            self._protect_ids = (*self._protect_ids, *added)
+        data = _data_by_header(keys)
+        learned_data = data.keys() != self._data_by_header.keys()
+        if learned_data:
+            self._data_by_header = data
+        return bool(added) or learned_data
 
     def _signing_key(self) -> SigningKey:
         if not self._signing:

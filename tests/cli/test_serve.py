@@ -22,7 +22,14 @@ import pytest
 from ehcmpi.hl7v2.framing import frame
 from ehcmpi.hl7v2.mllp import send
 from ehcmpi.server import _listen
-from tests.cli.support import EHCMPI, ID_CARD_SYSTEM, citizen_id, environment, write_config
+from tests.cli.support import (
+    EHCMPI,
+    ID_CARD_SYSTEM,
+    citizen_id,
+    ehcmpi,
+    environment,
+    write_config,
+)
 
 A01 = (
     b"MSH|^~\\&|HIS|HOSP|EHCMPI|HOSP|20240101120000||ADT^A01^ADT_A01|MSG-E2E-1|P|2.5\r"
@@ -329,3 +336,35 @@ def test_workers_stop_when_the_parent_is_killed(
     assert not [w for w in workers if _alive(w)], "workers outlived their parent"
     said = log.read_text(encoding="utf-8", errors="replace")
     assert said.count("closed the hand-off channel") == 2  # each worker, once
+
+
+def test_keys_rotated_while_serving_open_what_a_newer_process_sealed(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    """``keys rotate`` while the server runs, then an import (a new process: it seals with
+    the new data key): the running server reads that patient, where it answered 500."""
+    own_key = tmp_path / "ehcmpi.key"
+    own_key.write_bytes(key_file.read_bytes())
+    own_key.chmod(0o600)
+    config = write_config(tmp_path, own_key)
+    number = citizen_id(dt.date(1949, 12, 31), 2)
+    patients = tmp_path / "patients.csv"
+    patients.write_text(
+        "name,gender,birth_date,ethnicity,phone,doc_type,doc_number,source_system,source_value\n"
+        f"王秀英,2,1949-12-31,01,13800138000,01,{number},,\n",
+        encoding="utf-8",
+    )
+    with _serving(config, tmp_path / "serve.log") as (_, base, _):
+        rotated = ehcmpi("keys", "rotate", "--data", "--protect", "--config", config)
+        imported = ehcmpi("import", patients, "--config", config)
+        found = httpx.get(
+            f"{base}/Patient", params={"identifier": f"{ID_CARD_SYSTEM}|{number}"}, timeout=10
+        )
+
+    assert rotated.returncode == 0 and imported.returncode == 0, imported.stderr
+    assert found.status_code == 200, found.text
+    [entry] = found.json()["entry"]
+    assert entry["resource"]["telecom"][0]["value"] == "13800138000"  # decrypted here
+    assert {"system": ID_CARD_SYSTEM, "value": number}.items() <= next(
+        i for i in entry["resource"]["identifier"] if i["system"] == ID_CARD_SYSTEM
+    ).items()

@@ -175,6 +175,18 @@ def test_rotation_through_the_token(config: Pkcs11Config, keys: KeyMaterial) -> 
     assert after.public_info().signing_keys[0][0] == rotated.signing_key_ids[0]
 
 
+def test_a_running_token_provider_opens_what_a_later_rotation_sealed(
+    config: Pkcs11Config, keys: KeyMaterial
+) -> None:
+    init_wrapped_keyfile(config, keys=keys)
+    running = Pkcs11CryptoProvider(config)
+    rotate_wrapped_keyfile(config)
+    newer = Pkcs11CryptoProvider(config)
+
+    assert running.decrypt_field(newer.encrypt_field("李四", "c"), "c") == "李四"
+    assert b"2025010108300000" in running.qr_unseal_candidates(newer.qr_seal(b"2025010108300000"))
+
+
 def _one_line_without_secrets(exc: BaseException, keys: KeyMaterial | None = None) -> str:
     text = str(exc)
     assert "\n" not in text and "246810" not in text

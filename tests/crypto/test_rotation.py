@@ -10,7 +10,7 @@ import pytest
 
 from ehcmpi.crypto import sm2
 from ehcmpi.crypto.errors import CryptoError, KeyFileError, MissingKeyError
-from ehcmpi.crypto.keys import init_keyfile, load_keyfile, rotate_keyfile
+from ehcmpi.crypto.keys import init_keyfile, load_keyfile, rotate_keyfile, watched_keyfile
 from ehcmpi.crypto.material import KeyMaterial, derived_protect_key, rotate
 from ehcmpi.crypto.sm import Sm4Ecb
 from ehcmpi.crypto.software import DATA_KEY_MAGIC, SoftwareCryptoProvider
@@ -205,3 +205,62 @@ def test_malformed_version_2_fields_are_one_clear_error(
     with pytest.raises(KeyFileError) as info:
         load_keyfile(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def _running(path: Path) -> SoftwareCryptoProvider:
+    """A provider as a running server holds it: loaded once, watching its key file."""
+    keys, reread = watched_keyfile(path)
+    return SoftwareCryptoProvider(keys, reread=reread)
+
+
+def test_a_running_provider_opens_what_a_rotated_key_file_sealed(tmp_path: Path) -> None:
+    """``keys rotate`` while a server runs: a process started afterwards (an import, a worker
+    restarted after a crash) seals with the new keys; the running one must open that."""
+    path = tmp_path / "ehcmpi.key"
+    init_keyfile(path)
+    running = _running(path)
+    before = SoftwareCryptoProvider(load_keyfile(path))
+    old_blob, old_seal = running.encrypt_field("张三", "c"), running.qr_seal(TIME_BLOCK)
+    rotate_keyfile(path, data=True, protect=True, signing=False)
+    newer = SoftwareCryptoProvider(load_keyfile(path))
+
+    new_blob, new_seal = newer.encrypt_field("李四", "c"), newer.qr_seal(TIME_BLOCK)
+
+    assert running.decrypt_field(new_blob, "c") == "李四"
+    assert TIME_BLOCK in running.qr_unseal_candidates(new_seal)
+    # It goes on sealing with its own keys until it restarts; both sides open both.
+    assert before.decrypt_field(running.encrypt_field("王五", "c"), "c") == "王五"
+    assert running.qr_seal(TIME_BLOCK) == old_seal
+    assert newer.decrypt_field(running.encrypt_field("王五", "c"), "c") == "王五"
+    assert running.decrypt_field(old_blob, "c") == "张三"
+
+
+def test_a_tampered_blob_is_still_refused_and_an_unchanged_file_is_not_reread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ehcmpi.key"
+    init_keyfile(path)
+    running = _running(path)
+    blob = running.encrypt_field("张三", "c")
+    unknown = DATA_KEY_MAGIC + bytes(8) + blob
+    reads: list[Path] = []
+    monkeypatch.setattr("ehcmpi.crypto.keys.load_keyfile", lambda p: reads.append(p))
+
+    for bad in (unknown, blob[:-1] + bytes([blob[-1] ^ 1])):
+        with pytest.raises(CryptoError):
+            running.decrypt_field(bad, "c")
+    assert reads == []  # nothing changed on disk: no file read per bad blob
+
+
+def test_another_key_set_in_the_file_is_not_taken(tmp_path: Path) -> None:
+    path = tmp_path / "ehcmpi.key"
+    init_keyfile(path)
+    running = _running(path)
+    init_keyfile(path, overwrite=True)
+    stranger = SoftwareCryptoProvider(load_keyfile(path))
+    rotated = SoftwareCryptoProvider(rotate(load_keyfile(path)))
+
+    with pytest.raises(CryptoError):
+        running.decrypt_field(stranger.encrypt_field("x", "c"), "c")
+    with pytest.raises(CryptoError):
+        running.decrypt_field(rotated.encrypt_field("x", "c"), "c")
