@@ -162,6 +162,12 @@ def _data_by_header(keys: KeyMaterial) -> dict[bytes, Sm4Gcm]:
     return {_header(i): Sm4Gcm(k) for i, k in _data_keys(keys) if i != keys.key_id}
 
 
+def _signing_keys(keys: KeyMaterial) -> list[SigningKey]:
+    """Every SM2 key pair, the current first."""
+    current = [keys.signing_key] if keys.signing_key else []
+    return current + list(reversed(keys.retired_signing_keys))
+
+
 def _protect_keys(keys: KeyMaterial) -> list[tuple[str, bytes]]:
     """(id, key) of every QR protect key, the current first."""
     return [(keys.protect_key_id, keys.protect_key)] + [
@@ -214,8 +220,7 @@ class SoftwareCryptoProvider:
         self._data_plain = next((Sm4Gcm(k) for i, k in _data_keys(keys) if i == keys.key_id), None)
         self._protect_ids = keys.protect_key_ids  # this process seals with the first
         self._protect = [ecb(key) for _, key in _protect_keys(keys)]
-        current = [keys.signing_key] if keys.signing_key else []
-        self._signing: list[SigningKey] = current + list(reversed(keys.retired_signing_keys))
+        self._signing = _signing_keys(keys)
         self._info = PublicKeyInfo(
             provider=provider,
             key_id=keys.key_id,
@@ -284,7 +289,7 @@ class SoftwareCryptoProvider:
         return tuple(cipher.decrypt(block) for cipher in self._protect)
 
     def _learn(self) -> bool:
-        """Take the data and QR protect keys that another process added to the key file
+        """Take the data, QR protect and SM2 keys that another process added to the key file
         (``keys rotate``, or a worker restarted after it) so that what it sealed with them
         opens here; this process goes on sealing with its own until it restarts.  True if
         new keys were taken.  Each list is replaced whole: other threads see old or new."""
@@ -300,7 +305,11 @@ class SoftwareCryptoProvider:
         learned_data = data.keys() != self._data_by_header.keys()
         if learned_data:
             self._data_by_header = data
-        return bool(added) or learned_data
+        known = {k.id for k in self._signing}
+        signing = [k for k in _signing_keys(keys) if k.id not in known]
+        if signing:
+            self._signing = [*self._signing, *signing]
+        return bool(added) or learned_data or bool(signing)
 
     def _signing_key(self) -> SigningKey:
         if not self._signing:
@@ -321,8 +330,15 @@ class SoftwareCryptoProvider:
         public_key: bytes | str | None = None,
         user_id: bytes | str = DEFAULT_SM2_USER_ID,
     ) -> bool:
-        keys = [public_key] if public_key is not None else [k.public_key for k in self._signing]
-        return any(sm2.sm2_verify(sm2.load_public_key(k), data, signature, user_id) for k in keys)
+        if public_key is not None:
+            return sm2.sm2_verify(sm2.load_public_key(public_key), data, signature, user_id)
+        for _ in range(2):  # the second time with key pairs a rotation elsewhere added
+            for key in self._signing:
+                if sm2.sm2_verify(sm2.load_public_key(key.public_key), data, signature, user_id):
+                    return True
+            if not self._learn():
+                return False
+        return False
 
     def sm2_encrypt(self, plaintext: bytes, public_key: bytes | str | None = None) -> bytes:
         target = self._signing_key().public_key if public_key is None else public_key
@@ -330,11 +346,14 @@ class SoftwareCryptoProvider:
 
     def sm2_decrypt(self, ciphertext: bytes) -> bytes:
         self._signing_key()
-        for key in self._signing:
-            try:
-                return sm2.sm2_decrypt(key.private_key, ciphertext)
-            except CryptoError:
-                continue
+        for _ in range(2):  # the second time with key pairs a rotation elsewhere added
+            for key in self._signing:
+                try:
+                    return sm2.sm2_decrypt(key.private_key, ciphertext)
+                except CryptoError:
+                    continue
+            if not self._learn():
+                break
         raise CryptoError()
 
     def sm2_public_key_pem(self) -> str:

@@ -235,6 +235,23 @@ def test_a_running_provider_opens_what_a_rotated_key_file_sealed(tmp_path: Path)
     assert running.decrypt_field(old_blob, "c") == "张三"
 
 
+def test_a_running_provider_verifies_and_decrypts_with_a_newer_sm2_key_pair(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ehcmpi.key"
+    init_keyfile(path)
+    running = _running(path)
+    rotate_keyfile(path, data=False, protect=False, signing=True)
+    newer = SoftwareCryptoProvider(load_keyfile(path))
+    signature = newer.sm2_sign(b"message")
+    sealed = newer.sm2_encrypt(b"secret")
+
+    assert running.sm2_verify(b"message", signature)
+    assert running.sm2_decrypt(sealed) == b"secret"
+    assert not running.sm2_verify(b"other message", signature)
+    assert running.public_info().signing_keys[0] != newer.public_info().signing_keys[0]
+
+
 def test_a_tampered_blob_is_still_refused_and_an_unchanged_file_is_not_reread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
