@@ -212,13 +212,22 @@ def _describe(error: ValidationError) -> str:
 
 
 def _read_toml(path: pathlib.Path) -> dict[str, Any]:
+    """The TOML file at ``path``; UTF-8 with a byte-order mark too (as Windows editors save)."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"配置文件不存在 (config file not found): {path}") from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(
+            f"无法读取配置文件 (cannot read config file) {path}: {exc.strerror}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"配置文件格式错误 (invalid TOML) {path}: {exc}") from None
+    except UnicodeDecodeError as exc:  # saved as GBK by an editor: TOML is UTF-8
+        raise ConfigError(
+            f"配置文件须为 UTF-8 编码，请另存为 UTF-8 (the config file must be UTF-8; "
+            f"byte {exc.object[exc.start]:#04x} at offset {exc.start} is not) {path}"
+        ) from None
 
 
 def load_settings(

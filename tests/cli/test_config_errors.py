@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import socket
 
@@ -95,3 +96,36 @@ def test_a_database_set_up_with_other_keys_is_refused(
     assert "密钥与数据库不匹配" in served.stderr.strip().splitlines()[-1]
     assert "密钥与数据库不匹配" in searched
     assert ehcmpi("patient", "search", "--name", "x", "--config", config).returncode == 0
+
+
+def test_a_config_saved_as_gbk_is_one_line_asking_for_utf8(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    config = write_config(tmp_path, key_file, extra="# 北京协和医院 患者主索引\n")
+    config.write_bytes(config.read_text(encoding="utf-8").encode("gb18030"))
+
+    line = one_error_line(ehcmpi("patient", "search", "--name", "x", "--config", config))
+
+    assert "UTF-8" in line and str(config) in line
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(
+    tmp_path: pathlib.Path, key_file: pathlib.Path
+) -> None:
+    """As Windows Notepad saves "UTF-8": the mark is not part of the TOML."""
+    config = write_config(tmp_path, key_file, extra="# 北京协和医院 患者主索引\n")
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())
+
+    searched = ehcmpi("patient", "search", "--name", "x", "--config", config)
+
+    assert searched.returncode == 0, searched.stderr
+    assert json.loads(searched.stdout) == []
+
+
+def test_a_config_path_that_is_a_directory_is_one_line(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "ehcmpi.toml"
+    folder.mkdir()
+
+    line = one_error_line(ehcmpi("patient", "search", "--name", "x", "--config", folder))
+
+    assert "无法读取配置文件" in line and str(folder) in line
