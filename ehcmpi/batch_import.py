@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import json
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ehcmpi.core.errors import InvalidInputError
@@ -46,9 +46,7 @@ def _value(row: dict[str, str], key: str) -> str | None:
 
 
 def _request(row: dict[str, str], mode: RegistrationMode) -> RegistrationRequest:
-    unknown = set(row) - set(COLUMNS)
-    if unknown:
-        raise InvalidInputError(f"未知列 (unknown columns): {', '.join(sorted(unknown))}")
+    _known_columns(row)
     birth = _value(row, "birth_date")
     try:
         birth_date = dt.date.fromisoformat(birth) if birth else None
@@ -79,6 +77,18 @@ def _json_row(line: str) -> dict[str, str] | str:
     return {k: str(v) for k, v in data.items() if v is not None}
 
 
+def _known_columns(names: Iterable[str]) -> None:
+    """Refuse a column this importer does not know: a JSON Lines row, or a CSV header — the
+    whole file then, not each row: nothing is registered from an export whose columns are
+    named otherwise (姓名, 性别…)."""
+    unknown = sorted(set(names) - set(COLUMNS))
+    if unknown:
+        raise InvalidInputError(
+            f"未知列 (unknown columns): {', '.join(unknown)}; "
+            f"可用的列 (columns): {', '.join(COLUMNS)}"
+        )
+
+
 def _rows(path: pathlib.Path, encoding: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     with path.open(encoding=encoding, newline="") as handle:
         if path.suffix.lower() in (".jsonl", ".ndjson"):
@@ -89,6 +99,7 @@ def _rows(path: pathlib.Path, encoding: str) -> Iterator[tuple[int, dict[str, st
             # ``line_num`` counts physical lines, so a report points at the right line even
             # after the empty lines that DictReader skips.
             reader = csv.DictReader(handle)
+            _known_columns(reader.fieldnames or ())
             for row in reader:
                 yield reader.line_num, {k: v for k, v in row.items() if k is not None}
 

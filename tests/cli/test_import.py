@@ -111,6 +111,25 @@ def test_a_gb18030_export_read_as_utf8_is_refused_whole(
     assert _names(config, "zhang") == []
 
 
+def test_an_export_with_columns_named_otherwise_is_refused_whole(
+    config: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """A HIS export with its own headers: one line naming them and the columns to use, not
+    one failure per row, and nothing registered."""
+    source = tmp_path / "his-export.csv"
+    source.write_text(
+        "\r\n".join(["姓名,性别,身份证号", f"张伟,1,{ZHANG_WEI}", f"李娜,2,{LI_NA}"]),
+        encoding="utf-8",
+    )
+
+    result = ehcmpi("import", source, "--config", config)
+    line = one_error_line(result)
+
+    assert "姓名" in line and "身份证号" in line and HEADER.replace(",", ", ") in line
+    assert result.stdout == ""
+    assert _names(config, "zhang") == [] and _names(config, "li") == []
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [
