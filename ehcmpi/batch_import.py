@@ -98,10 +98,11 @@ def _rows(path: pathlib.Path, encoding: str) -> Iterator[tuple[int, dict[str, st
         else:
             # ``line_num`` counts physical lines, so a report points at the right line even
             # after the empty lines that DictReader skips.
+            # A column without a name (a trailing comma after the header) carries nothing.
             reader = csv.DictReader(handle)
-            _known_columns(reader.fieldnames or ())
+            _known_columns(name for name in reader.fieldnames or () if name)
             for row in reader:
-                yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+                yield reader.line_num, {k: v for k, v in row.items() if k}
 
 
 def read_import(

@@ -130,6 +130,19 @@ def test_an_export_with_columns_named_otherwise_is_refused_whole(
     assert _names(config, "zhang") == [] and _names(config, "li") == []
 
 
+def test_a_trailing_comma_after_the_header_is_no_column(
+    config: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    source = tmp_path / "his-export.csv"
+    source.write_text(f"{HEADER},\r\n张伟,1,1985-03-12,01,,01,{ZHANG_WEI},,,\r\n", encoding="utf-8")
+
+    imported = ehcmpi("import", source, "--config", config)
+
+    assert imported.returncode == 0, imported.stderr
+    assert _counts(imported.stdout)["created"] == 1
+    assert _names(config, "张") == ["张伟"]
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [
