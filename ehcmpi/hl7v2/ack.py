@@ -92,9 +92,11 @@ def build_ack(
     *,
     error: tuple[str, str] | None = None,
     text: str = "",
+    location: str = "",
     now: dt.datetime | None = None,
 ) -> bytes:
-    """An ACK in the sender's version and charset; ``code`` is AA, AE or AR."""
+    """An ACK in the sender's version and charset; ``code`` is AA, AE or AR; ``location``
+    the error's ERR-2 (``MSH^1^12``)."""
     h = header or DEFAULT_HEADER
     sep, comp = h.field_sep, (h.encoding_chars or "^")[0]
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d%H%M%S")
@@ -106,7 +108,8 @@ def build_ack(
     ]  # fmt: skip
     segments = [sep.join(msh).rstrip(sep), sep.join(["MSA", code, h.get(10)])]
     if error is not None:
-        err = ["ERR", "", "", comp.join(error) + comp + "HL70357", "E", "", "", _escape(text, h)]
+        err = ["ERR", "", location.replace("^", comp), comp.join(error) + comp + "HL70357"]
+        err += ["E", "", "", _escape(text, h)]
         segments.append(sep.join(err))
     return ("\r".join(segments) + "\r").encode(h.charset, errors="replace")
 

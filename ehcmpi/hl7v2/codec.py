@@ -32,6 +32,8 @@ CONDITIONS = {
     "206": "Application record locked", "207": "Application internal error",
 }  # fmt: skip
 
+#: MSH-12 versions read: any HL7 v2 release (2.1 … 2.9), the form they are written in
+_VERSION_2 = re.compile(r"2(\.\d+){0,2}")
 #: MSH-18 spellings beyond ``ack.CHARSETS`` that Chinese systems use.
 _MORE_CHARSETS = {"GB 18030-2005": "gb18030", "GB18030-2005": "gb18030", "GB2312": "gb18030"}
 
@@ -248,7 +250,12 @@ def decode(raw: bytes) -> Message:
     segments = tuple(_segment_of(line, encoding) for line in lines)
     if not segments[0].field(9):
         raise HL7Error("101", "MSH-9 message type is missing", "MSH^1^9")
-    return Message(header, encoding, segments)
+    message = Message(header, encoding, segments)
+    if message.version and not _VERSION_2.fullmatch(message.version):
+        raise HL7Error(  # v2.3.1 to v2.5.1 as the profiles ask, later 2.x read alike
+            "203", f"unsupported version {message.version}: HL7 v2.x expected", "MSH^1^12"
+        )
+    return message
 
 
 def _segment_of(line: str, enc: Encoding) -> Segment:

@@ -95,7 +95,8 @@ class Dispatcher:
             message = decode(raw)
         except HL7Error as exc:
             header = read_header(raw)
-            return build_ack(header, "AR", error=(exc.code, exc.condition), text=exc.message)
+            error = (exc.code, exc.condition)
+            return build_ack(header, "AR", error=error, text=exc.message, location=exc.location)
         kind = (message.type, message.trigger)
         if kind in ON_LOOP:
             return self.answer(message)

@@ -135,6 +135,8 @@ def test_bytes_that_do_not_match_the_declared_charset_are_an_error() -> None:
         (b"", "100", "MSH^1"),
         (b"PID|1||123", "100", "MSH^1"),
         (b"MSH|^~\\&|A|B|C|D|20240501||", "101", "MSH^1^9"),
+        (b"MSH|^~\\&|A|B|C|D|20240501||ADT^A04|1|P|3.0", "203", "MSH^1^12"),
+        (b"MSH|^~\\&|A|B|C|D|20240501||ADT^A04|1|P|V2.5", "203", "MSH^1^12"),
     ],
 )
 def test_broken_headers_raise_hl7_errors(raw: bytes, code: str, location: str) -> None:
@@ -142,6 +144,12 @@ def test_broken_headers_raise_hl7_errors(raw: bytes, code: str, location: str) -
         decode(raw)
     assert (caught.value.code, caught.value.location) == (code, location)
     assert caught.value.condition
+
+
+@pytest.mark.parametrize("version", ["2.3.1", "2.4", "2.5", "2.5.1", "2.7", ""])
+def test_every_v2_release_is_read(version: str) -> None:
+    raw = f"MSH|^~\\&|A|B|C|D|20240501||ADT^A04|1|P|{version}\rPID|1".encode()
+    assert decode(raw).version == version
 
 
 def test_reply_uses_the_request_delimiters() -> None:

@@ -37,6 +37,20 @@ def test_published_feeds_are_acknowledged_aa(mllp: RunningServer) -> None:
         assert fields(reply, "MSH")[0][8].startswith("ACK^A04")
 
 
+def test_a_feed_claiming_another_hl7_version_is_rejected_and_changes_nothing(
+    mllp: RunningServer,
+) -> None:
+    lines = conformance("derived_mesa/iti8_seed_113xx_102_moore_domain1.hl7").splitlines()
+    msh = lines[0].split("|")
+    control, msh[11] = msh[9], "3.0"
+    reply = mllp.send("\r".join(["|".join(msh), *lines[1:]]))
+
+    assert msa(reply)[1:3] == ["AR", control]
+    assert fields(reply, "ERR")[0][2:4] == ["MSH^1^12", "203^Unsupported version id^HL70357"]
+    with mllp.container.uow() as uow:
+        assert uow.patients.count() == 0
+
+
 def test_a_pix_query_finds_the_same_person_in_the_other_domain(mllp: RunningServer) -> None:
     mllp.send(conformance("derived_mesa/iti8_seed_113xx_112_sanders_d1.hl7"))
     mllp.send(conformance("derived_mesa/iti8_seed_113xx_140_sanders_d2.hl7"))
