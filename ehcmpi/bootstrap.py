@@ -176,7 +176,7 @@ def connect_database(settings: Settings) -> Engine:
 def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Engine:
     """Connect, and migrate on SQLite (or when ``auto_migrate``); refuse a stale schema."""
     engine = connect_database(settings)
-    with _migrating(engine):
+    with _refusing(engine, migrate.MigrationError):
         if settings.auto_migrate if migrate_now is None else migrate_now:
             migrate.upgrade(engine)  # refuses a newer release's schema itself
             return engine
@@ -195,7 +195,7 @@ def downgrade_database(settings: Settings, revision: str) -> str:
     or ``ConfigError`` in one line."""
     engine = connect_database(settings)
     try:
-        with _migrating(engine):
+        with _refusing(engine, migrate.MigrationError):
             migrate.downgrade(engine, revision)
             return str(migrate.current_revision(engine))
     finally:
@@ -203,11 +203,12 @@ def downgrade_database(settings: Settings, revision: str) -> str:
 
 
 @contextlib.contextmanager
-def _migrating(engine: Engine) -> Iterator[None]:
-    """Schema work on ``engine``: what refuses it becomes ``ConfigError`` in one line."""
+def _refusing(engine: Engine, refusal: type[Exception]) -> Iterator[None]:
+    """Work on ``engine`` whose ``refusal`` (one line already) or database error becomes
+    ``ConfigError`` in one line, the engine disposed."""
     try:
         yield
-    except migrate.MigrationError as exc:
+    except refusal as exc:
         engine.dispose()
         raise ConfigError(str(exc)) from None
     except sa.exc.SQLAlchemyError as exc:
@@ -217,13 +218,8 @@ def _migrating(engine: Engine) -> Iterator[None]:
 def verify_keys(engine: Engine, crypto: CryptoProvider) -> None:
     """The keys the database was set up with (``storage.key_check``), or ``ConfigError`` in
     one line: with other keys no returning patient would be found."""
-    try:
+    with _refusing(engine, KeyMismatch):
         check_keys(engine, crypto)
-    except KeyMismatch as exc:
-        engine.dispose()
-        raise ConfigError(str(exc)) from None
-    except sa.exc.SQLAlchemyError as exc:
-        raise _unusable(engine, exc) from None
 
 
 def load_match_rules(settings: Settings) -> RuleSet:

@@ -89,26 +89,21 @@ def _vouch_for_existing_data(conn: Connection, crypto: CryptoProvider) -> None:
     """Refuse keys under which a stored document (or, without documents, a stored phone) does
     not open or is not found by its blind index."""
     d, p = patient_documents.c, patient_phones.c
-    probes = (
-        (sa.select(d.doc_type, d.number_enc, d.number_bidx), DOC_CONTEXT),
-        (sa.select(sa.literal(""), p.phone_enc, p.phone_bidx), PHONE_CONTEXT),
-    )
-    for query, context in probes:
-        row = conn.execute(query.limit(1)).first()
-        if row is None:
-            continue
-        doc_type, sealed, index = row
-        kind = document_kind(doc_type) if doc_type else PHONE_KIND
-        try:
-            value = crypto.decrypt_field(bytes(sealed), context)
-            found = crypto.blind_index(kind, value) == bytes(index)
-        except CryptoError:
-            found = False
-        if not found:
-            raise KeyMismatch(
-                f"密钥与数据库不匹配：库中已有的数据无法用密钥集 {crypto.key_id} 解密或检索，"
-                "请使用该数据库原来的密钥文件或 HSM "
-                f"(the keys do not match this database: its stored data does not open with "
-                f"key set {crypto.key_id}; use its original key file or HSM)"
-            )
-        return  # one that opens and is found vouches for the keys
+    document = conn.execute(sa.select(d.doc_type, d.number_enc, d.number_bidx).limit(1)).first()
+    if document is not None:
+        kind, context, sealed, index = document_kind(document[0]), DOC_CONTEXT, *document[1:]
+    elif phone := conn.execute(sa.select(p.phone_enc, p.phone_bidx).limit(1)).first():
+        kind, context, sealed, index = PHONE_KIND, PHONE_CONTEXT, *phone
+    else:
+        return  # nothing stored under any key yet
+    try:
+        found = crypto.blind_index(kind, crypto.decrypt_field(bytes(sealed), context))
+    except CryptoError:
+        found = None
+    if found != bytes(index):
+        raise KeyMismatch(
+            f"密钥与数据库不匹配：库中已有的数据无法用密钥集 {crypto.key_id} 解密或检索，"
+            "请使用该数据库原来的密钥文件或 HSM "
+            f"(the keys do not match this database: its stored data does not open with "
+            f"key set {crypto.key_id}; use its original key file or HSM)"
+        )
