@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from ehcmpi.settings import Settings, load_settings
+from ehcmpi.settings import KeySettings, Settings, load_settings
 
 #: The two hospital systems of the test configuration (院内 HIS and LIS).
 DOMAINS_TOML = """
@@ -43,3 +43,16 @@ file = "{key_file}"
 
 def settings_for(path: pathlib.Path, database_url: str, key_file: pathlib.Path) -> Settings:
     return load_settings(str(write_config(path, database_url, key_file)), environ={})
+
+
+def copy_key_file(source: pathlib.Path | str, target: pathlib.Path) -> pathlib.Path:
+    """A private copy (mode 0600) of a key file, to rotate or replace without touching the
+    session's."""
+    target.write_bytes(pathlib.Path(source).read_bytes())
+    target.chmod(0o600)
+    return target
+
+
+def with_key_file(settings: Settings, key_file: pathlib.Path) -> Settings:
+    """The same settings with another ``[keys] file``."""
+    return settings.model_copy(update={"keys": KeySettings(file=str(key_file))})

@@ -30,6 +30,7 @@ from tests.cli.support import (
     environment,
     write_config,
 )
+from tests.support import copy_key_file
 
 A01 = (
     b"MSH|^~\\&|HIS|HOSP|EHCMPI|HOSP|20240101120000||ADT^A01^ADT_A01|MSG-E2E-1|P|2.5\r"
@@ -343,10 +344,7 @@ def test_keys_rotated_while_serving_open_what_a_newer_process_sealed(
 ) -> None:
     """``keys rotate`` while the server runs, then an import (a new process: it seals with
     the new data key): the running server reads that patient, where it answered 500."""
-    own_key = tmp_path / "ehcmpi.key"
-    own_key.write_bytes(key_file.read_bytes())
-    own_key.chmod(0o600)
-    config = write_config(tmp_path, own_key)
+    config = write_config(tmp_path, copy_key_file(key_file, tmp_path / "ehcmpi.key"))
     number = citizen_id(dt.date(1949, 12, 31), 2)
     patients = tmp_path / "patients.csv"
     patients.write_text(

@@ -24,9 +24,10 @@ from ehcmpi.core.errors import ConflictError, InvalidInputError, NotFoundError
 from ehcmpi.core.qr import QrPolicy, QrService, QrVerification, utcnow
 from ehcmpi.core.qr_log import QrRecordLog
 from ehcmpi.crypto.keys import rotate_keyfile
-from ehcmpi.settings import KeySettings, Settings
+from ehcmpi.settings import Settings
 from ehcmpi.storage.cards import SqlQrStore
 from tests.core.support import ADMIN, CLERK, ZHANG_WEI_ID, citizen_id, request
+from tests.support import copy_key_file, with_key_file
 
 ORG = "12100000400000000A"
 DESK = ORG + "0301"  # 门诊挂号 (department 0301)
@@ -319,13 +320,9 @@ def test_a_code_made_just_before_a_protect_key_rotation_still_verifies(
     ``keys rotate --protect`` still open (``ehcmpi.crypto.keys``)."""
     mpi_id, ehc_id = patient
     before = generate(container.qr, mpi_id)
-    rotated_file = tmp_path / "rotated.key"
-    rotated_file.write_bytes(pathlib.Path(settings.keys.file).read_bytes())
-    rotated_file.chmod(0o600)
+    rotated_file = copy_key_file(settings.keys.file, tmp_path / "rotated.key")
     rotate_keyfile(rotated_file, data=False, protect=True, signing=False)
-    rotated = build(
-        settings.model_copy(update={"keys": KeySettings(file=str(rotated_file))}), engine=engine
-    )
+    rotated = build(with_key_file(settings, rotated_file), engine=engine)
 
     after = generate(rotated.qr, mpi_id)
 

@@ -15,14 +15,11 @@ from ehcmpi.core.model import RegistrationMode, RegistrationRequest
 from ehcmpi.crypto.check import check_value
 from ehcmpi.crypto.keys import init_keyfile, rotate_keyfile
 from ehcmpi.crypto.software import SoftwareCryptoProvider
-from ehcmpi.settings import ConfigError, KeySettings, Settings
+from ehcmpi.settings import ConfigError, Settings
 from ehcmpi.storage.tables import key_checks, patients
 from ehcmpi.terminology.systems import ID_CARD_SYSTEM
 from tests.core.support import CLERK, ZHANG_WEI_ID, request
-
-
-def _with_keys(settings: Settings, key_file: pathlib.Path) -> Settings:
-    return settings.model_copy(update={"keys": KeySettings(file=str(key_file))})
+from tests.support import copy_key_file, with_key_file
 
 
 def _other_keys(tmp_path: pathlib.Path) -> pathlib.Path:
@@ -47,7 +44,7 @@ def test_other_keys_are_refused_naming_both_key_sets(
     other_file = _other_keys(tmp_path)
 
     with pytest.raises(ConfigError) as refused:
-        build(_with_keys(settings, other_file), engine=engine)
+        build(with_key_file(settings, other_file), engine=engine)
 
     message = str(refused.value)
     assert message.startswith("密钥与数据库不匹配")
@@ -62,13 +59,11 @@ def test_the_same_keys_start_again_and_rotation_keeps_them(
 ) -> None:
     """Rotating the data, QR protect and SM2 keys keeps the root and index keys."""
     container.registration.register(request("张伟", ("01", ZHANG_WEI_ID)), CLERK)
-    key_file = tmp_path / "rotated.key"
-    key_file.write_bytes(pathlib.Path(settings.keys.file).read_bytes())
-    key_file.chmod(0o600)
+    key_file = copy_key_file(settings.keys.file, tmp_path / "rotated.key")
     rotate_keyfile(key_file)
 
     again = build(settings, engine=engine)
-    rotated = build(_with_keys(settings, key_file), engine=engine)
+    rotated = build(with_key_file(settings, key_file), engine=engine)
 
     assert again.query.find(ID_CARD_SYSTEM, ZHANG_WEI_ID, CLERK) is not None
     assert rotated.query.find(ID_CARD_SYSTEM, ZHANG_WEI_ID, CLERK) is not None
@@ -97,7 +92,7 @@ def test_a_database_from_before_the_check_is_vouched_for_by_its_data(
         conn.execute(sa.delete(key_checks))
 
     with pytest.raises(ConfigError, match="密钥与数据库不匹配") as refused:
-        build(_with_keys(settings, _other_keys(tmp_path)), engine=engine)
+        build(with_key_file(settings, _other_keys(tmp_path)), engine=engine)
     assert _stored(engine) == []  # nothing recorded for the wrong keys
     assert "stored data does not open" in str(refused.value)
 
@@ -113,7 +108,7 @@ def test_an_empty_database_without_a_row_takes_the_keys_it_is_given(
         assert conn.execute(sa.select(sa.func.count()).select_from(patients)).scalar_one() == 0
     other_file = _other_keys(tmp_path)
 
-    build(_with_keys(settings, other_file), engine=engine)
+    build(with_key_file(settings, other_file), engine=engine)
 
     other = SoftwareCryptoProvider.from_keyfile(other_file)
     assert _stored(engine) == [(other.key_id, check_value(other))]

@@ -13,7 +13,7 @@ from ehcmpi.bootstrap import Container, build
 from ehcmpi.core.model import Demographics, DocumentInput, FuzzyQuery, RegistrationMode
 from ehcmpi.crypto.keys import init_keyfile
 from ehcmpi.crypto.software import SoftwareCryptoProvider
-from ehcmpi.settings import ConfigError, KeySettings, Settings
+from ehcmpi.settings import ConfigError, Settings
 from ehcmpi.storage.patients import document_kind
 from ehcmpi.storage.tables import metadata, patient_documents
 from ehcmpi.terminology.systems import ID_CARD_SYSTEM
@@ -25,6 +25,7 @@ from tests.core.support import (
     request,
     with_bad_check_digit,
 )
+from tests.support import with_key_file
 
 PHONE = "13812345678"
 SECOND_PHONE = "15987654321"
@@ -110,5 +111,5 @@ def test_blind_index_depends_on_the_key(
     # A server holding another key file would not find the patient by ID number: it is
     # refused before it serves (storage.key_check).
     with pytest.raises(ConfigError, match="密钥与数据库不匹配"):
-        build(settings.model_copy(update={"keys": KeySettings(file=str(other_key))}), engine=engine)
+        build(with_key_file(settings, other_key), engine=engine)
     assert container.query.find(ID_CARD_SYSTEM, ZHANG_WEI_ID, CLERK) is not None
