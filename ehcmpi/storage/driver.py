@@ -216,13 +216,19 @@ def run_together(
 def _send(conn: Connection, commands: list[Command]) -> tuple[Batch, list[Any]]:
     """BEGIN if due, the queue, then ``commands``, in one round trip: their results."""
     driver = _driver(conn)
-    sent: list[Command | bytes] = []
-    if not driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
-        sent.append(begin(driver))
-    sent += conn.info.pop(QUEUED, None) or []
-    sent += commands
+    sent = _opening(driver, [*(conn.info.pop(QUEUED, None) or []), *commands])
     batch = Batch(driver)
     return batch, batch.send(sent)[-len(commands) :]
+
+
+def _opening(
+    driver: psycopg.Connection[Any], commands: Sequence[Command | bytes]
+) -> list[Command | bytes]:
+    """``commands`` preceded by the ``BEGIN`` that opens the transaction, if it is not open
+    yet: queued writes sent first must not commit on their own."""
+    if not driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
+        return [begin(driver), *commands]
+    return list(commands)
 
 
 #: Named-tuple constructors by SQL text: a statement's columns never change, so its result's
@@ -251,7 +257,8 @@ def flush(conn: Connection) -> None:
     _forget_reads(conn)
     queued: list[Command] | None = conn.info.pop(QUEUED, None)
     if queued:
-        Batch(_driver(conn)).send(list(queued))
+        driver = _driver(conn)
+        Batch(driver).send(_opening(driver, queued))
 
 
 def commit_with_queue(conn: Connection) -> None:
@@ -262,7 +269,7 @@ def commit_with_queue(conn: Connection) -> None:
     if queued:
         driver = _driver(conn)
         try:
-            Batch(driver).send([*queued, b"COMMIT"])
+            Batch(driver).send(_opening(driver, [*queued, b"COMMIT"]))
         except psycopg.Error:
             # SQLAlchemy counts the transaction as ended and would pool the connection with
             # it still open and failed: end it here.

@@ -327,3 +327,28 @@ def source(value: str) -> IdentifierKey:
 
 def _held(value: str) -> SourceRecord:
     return SourceRecord(identifier=his(value), mpi_id=A, demographics=Demographics())
+
+
+def test_writes_queued_before_anything_else_belong_to_the_transaction(
+    uow: UowMaker, engine: Engine
+) -> None:
+    """A unit of work that starts with queued writes still opens its transaction first: a
+    later failure writes none of them, and a commit of queued writes alone is an ordinary
+    commit (PostgreSQL used to log 'there is no transaction in progress' for each one)."""
+    with pytest.raises(DB_ERRORS), uow() as u:
+        u.audit.record([_entry("lost")])  # queued: nothing has been sent yet
+        u.audit._conn.execute(sa.text("SELECT * FROM no_such_table"))  # queue first, then fails
+    assert _count(engine, audit_log) == 0
+    notices: list[str] = []
+    with uow() as u:
+        u.audit.record([_entry("kept")])
+        if engine.dialect.name == "postgresql":
+            driver = u.audit._conn.connection.driver_connection
+            driver.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+        u.commit()
+        if engine.dialect.name == "postgresql":
+            driver.remove_notice_handler(driver._notice_handlers[-1])
+    assert notices == []
+    with uow() as u:
+        assert [e.actor for e in u.audit.recent()] == ["kept"]
+
