@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from ehcmpi.core.model import KeyKind, PatientStatus
 from ehcmpi.storage.driver import Hot
@@ -110,16 +111,21 @@ _OF_ONE = _child_rows(lambda mpi_id: mpi_id == sa.bindparam("id"))
 CHILDREN_OF = Hot(_OF_ONE)
 
 
-def _with_children(owner: sa.ColumnElement[str]) -> Hot:
+def _with_children(owner: sa.ColumnElement[Any], *, each: bool = False) -> Hot:
     """The patient ``owner`` names with its children — the read of nearly every request — in
     one round trip: one row per child (the ``patients`` columns repeated beside kind, seq, t1,
-    t2, t3, enc, f1, f2), or one row with ``kind`` NULL for a patient without any."""
+    t2, t3, enc, f1, f2), or one row with ``kind`` NULL for a patient without any.
+
+    ``each``: ``owner`` is ``ANY`` of an array (PostgreSQL), several patients in mpi_id
+    order, each with its own children."""
     children = _child_rows(lambda mpi_id: mpi_id == owner).subquery("c")
     return Hot(
         sa.select(patients, *(c for c in children.c if c.name != "mpi_id"))
-        .select_from(patients.outerjoin(children, sa.true()))
+        .select_from(
+            patients.outerjoin(children, children.c.mpi_id == _c.mpi_id if each else sa.true())
+        )
         .where(_c.mpi_id == owner)
-        .order_by(children.c.kind, children.c.seq)
+        .order_by(*([_c.mpi_id] if each else []), children.c.kind, children.c.seq)
     )
 
 
@@ -129,6 +135,12 @@ def _owner(of: sa.Select[Any]) -> sa.ScalarSelect[Any]:
 
 
 PATIENT_WITH_CHILDREN = _with_children(sa.bindparam("id"))
+#: Several patients with their children in one statement below SQLAlchemy (PostgreSQL: the
+#: ids go as one array, where an expanding ``IN`` list could not): a registration group's
+#: match candidates, a batch job's page.
+EACH_WITH_CHILDREN = _with_children(
+    sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))), each=True
+)
 #: The holder of an identifier (``SqlPatientRepository.find_each``), by ``KeyKind``; with
 #: children: the lookup and the read of its holder in one round trip (read-only units of work).
 OWNER = {

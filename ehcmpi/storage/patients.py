@@ -39,6 +39,7 @@ from ehcmpi.storage.patient_sql import (
     CHILD_ROWS,
     CHILDREN_OF,
     DOCUMENT_INSERT,
+    EACH_WITH_CHILDREN,
     MOVE_DOCUMENT,
     OWNER,
     OWNER_WITH_CHILDREN,
@@ -200,7 +201,8 @@ class SqlPatientRepository:
         return [self._joined_record(known.get(i) or read[i]) for i in mpi_ids]
 
     def get_many(self, mpi_ids: Sequence[str]) -> list[PatientRecord]:
-        """Several records in two queries, in the order asked (unknown ids left out)."""
+        """Several records in the order asked (unknown ids left out): one statement on
+        PostgreSQL (a registration group's match candidates), two elsewhere."""
         return self._load(list(dict.fromkeys(mpi_ids)))
 
     def active_records(self, after: str | None, limit: int) -> list[PatientRecord]:
@@ -223,6 +225,12 @@ class SqlPatientRepository:
             return [found for found in self.get_each(ids) if found is not None]
         if not ids:
             return []
+        if self._conn.dialect.name == "postgresql":
+            joined: dict[str, list[Any]] = defaultdict(list)
+            for row in EACH_WITH_CHILDREN.rows(self._conn, {"ids": list(ids)}):
+                joined[row.mpi_id].append(row)
+            found = (self._joined_record(joined[i]) for i in ids if i in joined)
+            return [record for record in found if record is not None]
         rows = {r.mpi_id: r for r in self._conn.execute(PATIENT_ROWS, {"ids": list(ids)})}
         return self._records([rows[i] for i in ids if i in rows])
 
