@@ -25,13 +25,13 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final, Self
 
 from ehcmpi.crypto import sm2
 from ehcmpi.crypto.errors import CryptoError, MissingKeyError
 from ehcmpi.crypto.keys import KeyMaterial, load_keyfile
-from ehcmpi.crypto.material import QR_PROTECT_LABEL, SigningKey
+from ehcmpi.crypto.material import QR_PROTECT_LABEL, RetiredKey, SigningKey
 from ehcmpi.crypto.ports import DEFAULT_SM2_USER_ID, PublicKeyInfo
 from ehcmpi.crypto.sm import SM4_BLOCK_SIZE, BlockCipher, HmacSm3, Sm4Ecb, Sm4Gcm, sm3
 
@@ -150,11 +150,16 @@ def _header(key_id: str) -> bytes:
     return DATA_KEY_MAGIC + bytes.fromhex(key_id)
 
 
+def _current_first(
+    current: tuple[str, bytes], retired: Sequence[RetiredKey]
+) -> list[tuple[str, bytes]]:
+    """(id, key) of the current key and then the retired ones, newest first."""
+    return [current, *((k.id, k.key) for k in reversed(retired))]
+
+
 def _data_keys(keys: KeyMaterial) -> list[tuple[str, bytes]]:
     """(id, key) of every data key, the current first."""
-    return [(keys.data_key_id, keys.data_key)] + [
-        (k.id, k.key) for k in reversed(keys.retired_data_keys)
-    ]
+    return _current_first((keys.data_key_id, keys.data_key), keys.retired_data_keys)
 
 
 def _data_by_header(keys: KeyMaterial) -> dict[bytes, Sm4Gcm]:
@@ -170,9 +175,7 @@ def _signing_keys(keys: KeyMaterial) -> list[SigningKey]:
 
 def _protect_keys(keys: KeyMaterial) -> list[tuple[str, bytes]]:
     """(id, key) of every QR protect key, the current first."""
-    return [(keys.protect_key_id, keys.protect_key)] + [
-        (k.id, k.key) for k in reversed(keys.retired_protect_keys)
-    ]
+    return _current_first((keys.protect_key_id, keys.protect_key), keys.retired_protect_keys)
 
 
 class SoftwareCryptoProvider:
@@ -330,15 +333,8 @@ class SoftwareCryptoProvider:
         public_key: bytes | str | None = None,
         user_id: bytes | str = DEFAULT_SM2_USER_ID,
     ) -> bool:
-        if public_key is not None:
-            return sm2.sm2_verify(sm2.load_public_key(public_key), data, signature, user_id)
-        for _ in range(2):  # the second time with key pairs a rotation elsewhere added
-            for key in self._signing:
-                if sm2.sm2_verify(sm2.load_public_key(key.public_key), data, signature, user_id):
-                    return True
-            if not self._learn():
-                return False
-        return False
+        keys = [public_key] if public_key is not None else (k.public_key for k in self._tries())
+        return any(sm2.sm2_verify(sm2.load_public_key(k), data, signature, user_id) for k in keys)
 
     def sm2_encrypt(self, plaintext: bytes, public_key: bytes | str | None = None) -> bytes:
         target = self._signing_key().public_key if public_key is None else public_key
@@ -346,15 +342,20 @@ class SoftwareCryptoProvider:
 
     def sm2_decrypt(self, ciphertext: bytes) -> bytes:
         self._signing_key()
-        for _ in range(2):  # the second time with key pairs a rotation elsewhere added
-            for key in self._signing:
-                try:
-                    return sm2.sm2_decrypt(key.private_key, ciphertext)
-                except CryptoError:
-                    continue
-            if not self._learn():
-                break
+        for key in self._tries():
+            try:
+                return sm2.sm2_decrypt(key.private_key, ciphertext)
+            except CryptoError:
+                continue
         raise CryptoError()
+
+    def _tries(self) -> Iterator[SigningKey]:
+        """Every SM2 key pair, then those a rotation in another process added (``_learn``
+        appends them): each tried once."""
+        known = self._signing
+        yield from known
+        if self._learn():
+            yield from self._signing[len(known) :]
 
     def sm2_public_key_pem(self) -> str:
         return sm2.public_key_pem(self._signing_key().public_key)
