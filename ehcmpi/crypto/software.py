@@ -11,10 +11,18 @@ The EHC ID (电子健康卡 ID) follows the national scheme recorded in DESIGN.m
 first data key, and ``E5 4B ‖ key id(8) ‖ nonce ‖ ciphertext ‖ tag`` under a data key made by a
 rotation (see :mod:`ehcmpi.crypto.keys`), so that data from before any rotation keeps its bytes.
 
-The master-index ID (主索引号) is
-``SM3(b"ehcmpi-mpi-v1" ‖ 0x00 ‖ utf8(node_code) ‖ 0x00 ‖ rand(16) ‖ 0x00 ‖ be64(time_ns))``
-in upper-case hex (GB/T 32905-2016): 128 bits from ``os.urandom`` make it unpredictable and
-collision-free in practice; the node code and time only add domain separation.
+The master-index ID (主索引号, 32 bytes in upper-case hex) is ``be48(unix_ms) ‖ h[6:]`` with
+``h = SM3(b"ehcmpi-mpi-v2" ‖ 0x00 ‖ utf8(node_code) ‖ 0x00 ‖ rand(16) ‖ 0x00 ‖ be64(time_ns))``
+(GB/T 32905-2016): 128 bits from ``os.urandom`` make it unpredictable and collision-free in
+practice, and the node code and time add domain separation.  The leading milliseconds, as in
+UUIDv7 (RFC 9562 §5.7), put IDs in the order they were made.  Every B-tree keyed by the
+master index (the patients' primary key, each child table's ``mpi_id`` index, the foreign-key
+checks against them) then takes a new patient's entries at its right-hand edge, in pages
+already in memory, instead of one random leaf per index: at 1,000,000 patients PostgreSQL's
+CPU per registration fell by about a quarter (``bench/README.md``).  The prefix tells no
+more than the record's ``created_at``; the diversification factor (step 1 above) still
+XORs in 26 bytes of the hash.  IDs made before (``v1``: the hash alone) keep working, since
+nothing reads the prefix.
 
 :class:`SoftwareCryptoProvider` implements :class:`ehcmpi.crypto.ports.CryptoProvider` from a
 :class:`ehcmpi.crypto.keys.KeyMaterial`, holding keyed cipher objects built once.
@@ -46,7 +54,8 @@ __all__ = [
     "new_mpi_id",
 ]
 
-MPI_ID_DOMAIN: Final = b"ehcmpi-mpi-v1"
+MPI_ID_DOMAIN: Final = b"ehcmpi-mpi-v2"
+_MPI_TIME_BYTES: Final = 6  # milliseconds since 1970: until the year 10889
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 _INDEX_SEPARATOR: Final = b"\x1f"
 DATA_KEY_MAGIC: Final = b"\xe5\x4b"
@@ -74,15 +83,12 @@ def compute_ehc_id(root_key: bytes, mpi_id: str, doc_type: str, doc_number: str)
 
 def new_mpi_id(node_code: str) -> str:
     """A fresh master-index ID (64 upper-case hex chars); see the module doc for the scheme."""
+    now = time.time_ns()
     material = b"\x00".join(
-        (
-            MPI_ID_DOMAIN,
-            node_code.encode("utf-8"),
-            os.urandom(16),
-            time.time_ns().to_bytes(8, "big"),
-        )
+        (MPI_ID_DOMAIN, node_code.encode("utf-8"), os.urandom(16), now.to_bytes(8, "big"))
     )
-    return sm3(material).hex().upper()
+    prefix = (now // 1_000_000).to_bytes(_MPI_TIME_BYTES, "big")
+    return (prefix + sm3(material)[_MPI_TIME_BYTES:]).hex().upper()
 
 
 def _derive_user_key(root: BlockCipher, mpi_id: str) -> bytes:

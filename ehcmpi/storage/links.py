@@ -76,7 +76,7 @@ CANDIDATES_PACKED = Hot(
         "SELECT DISTINCT m.mpi_id "
         "FROM unnest(string_to_array(:caps, ',')::int[]) WITH ORDINALITY AS k(cap, n) "
         "CROSS JOIN LATERAL (SELECT mpi_id FROM match_keys "
-        f"WHERE key_bidx = {_key_at('k.n::int')} ORDER BY mpi_id LIMIT k.cap) AS m"
+        f"WHERE key_bidx = {_key_at('k.n::int')} ORDER BY mpi_id DESC LIMIT k.cap) AS m"
     ).bindparams(sa.bindparam("keys", type_=sa.LargeBinary), sa.bindparam("caps", type_=sa.String)),
     generic=True,
 )
@@ -346,7 +346,10 @@ class SqlLinkRepository(SqlReviewRepository):
         """One query: per-key ``LIMIT cap`` lookups on the primary key (key_bidx, mpi_id), distinct.
 
         A common key (a shared phone, a frequent name and birth year) cannot flood the
-        matcher: each key contributes at most its cap of golden records.  On PostgreSQL the
+        matcher: each key contributes at most its cap of golden records, the newest (a
+        master-index ID begins with the millisecond it was made, ``crypto.software``): a
+        window that moves with the records coming in, where the first ones would stay the
+        only ones a common key ever finds.  On PostgreSQL the
         keys go packed in one parameter and a LATERAL lookup runs once per key
         (``CANDIDATES_PACKED``); elsewhere a UNION of one subquery per key, its SQL text
         depending only on the number of keys and built once.
@@ -399,7 +402,7 @@ def _candidates_sql(count: int) -> Hot:
     # SQLite refuses LIMIT inside a compound member unless it is a subquery.
     parts = [
         f"SELECT mpi_id FROM (SELECT mpi_id FROM match_keys WHERE key_bidx = :k{n} "
-        f"ORDER BY mpi_id LIMIT :c{n}) AS m{n}"
+        f"ORDER BY mpi_id DESC LIMIT :c{n}) AS m{n}"
         for n in range(count)
     ]
     return Hot(sa.text(" UNION ".join(parts)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def test_new_mpi_id_format_and_uniqueness(provider: SoftwareCryptoProvider) -> N
 def test_new_mpi_id_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "urandom", lambda n: b"\xab" * n)
     monkeypatch.setattr("time.time_ns", lambda: 0x0102030405060708)
-    expected = sm3(
+    digest = sm3(
         MPI_ID_DOMAIN
         + b"\x00"
         + "医院A".encode()
@@ -136,7 +137,19 @@ def test_new_mpi_id_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
         + b"\x00"
         + bytes.fromhex("0102030405060708")
     )
-    assert new_mpi_id("医院A") == expected.hex().upper()
+    millis = (0x0102030405060708 // 1_000_000).to_bytes(6, "big")
+    assert new_mpi_id("医院A") == (millis + digest[6:]).hex().upper()
+
+
+def test_new_mpi_ids_sort_in_the_order_they_were_made() -> None:
+    """The leading milliseconds keep the master-index B-trees appending at their right edge."""
+    made = []
+    for _ in range(5):
+        made.append(new_mpi_id("H0001"))
+        time.sleep(0.002)
+    assert made == sorted(made)
+    stamped = int(made[-1][:12], 16) / 1000
+    assert abs(stamped - time.time()) < 5
 
 
 def test_provider_satisfies_port(provider: SoftwareCryptoProvider) -> None:

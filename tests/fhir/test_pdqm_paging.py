@@ -5,6 +5,7 @@ handling=strict``) and the error answers (FHIR R4 search §3.1.1; RULES.md 27)."
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,21 +98,29 @@ def test_fhir_client_fetches_every_page(fhir: SyncFHIRClient, zhangs: list[str])
     assert [p["id"] for p in everyone] == zhangs
 
 
-def test_a_patient_registered_before_the_cursor_shifts_no_page(
-    http: httpx.Client, zhangs: list[str]
+@pytest.fixture
+def older(http: httpx.Client) -> dict[str, Any]:
+    """A 李 registered before the 张s (ask for it first): the older master-index ID."""
+    born = dt.date(1970, 1, 1)
+    resource = chinese_patient(id_card(citizen_id(born, 3)), name="李早", birth_date=born)
+    response = http.post("/Patient", json=resource)
+    assert response.status_code == 201, response.text
+    time.sleep(0.002)  # the next ID begins with a later millisecond
+    return dict(response.json())
+
+
+def test_patients_joining_the_results_on_either_side_of_the_cursor_shift_no_page(
+    http: httpx.Client, older: dict[str, Any], zhangs: list[str]
 ) -> None:
     first = _get(http, {"name": "张", "_count": "3"})
     cursor = _ids(first)[-1]
-    before, after = None, None
-    for i in range(40):  # master-index IDs are unordered: register until one lands each side
-        mpi_id = _register(http, f"张{GIVEN[i % 10]}{GIVEN[i // 10]}", 100 + i)
-        if mpi_id < cursor and before is None:
-            before = mpi_id
-        elif mpi_id > cursor and after is None:
-            after = mpi_id
-        if before and after:
-            break
-    assert before and after
+    # Master-index IDs sort by age: a new registration lands after the cursor, and an older
+    # record renamed into the results lands before it.
+    after = _register(http, "张新", 100)
+    renamed = dict(older, name=[{"use": "official", "text": "张早"}])
+    assert http.put(f"/Patient/{older['id']}", json=renamed).status_code == 200
+    before = older["id"]
+    assert before < cursor < after
 
     rest: list[str] = []
     page: dict[str, Any] | None = _get(http, _links(first)["next"])
@@ -120,6 +129,7 @@ def test_a_patient_registered_before_the_cursor_shifts_no_page(
         page = _get(http, _links(page)["next"]) if "next" in _links(page) else None
 
     everyone = _ids(_get(http, {"name": "张", "_count": "200"}))
+    assert before in everyone and after in everyone
     assert rest == [i for i in everyone if i > cursor]  # every later one, once, in order
     assert _ids(first) == zhangs[:3] and set(zhangs[3:]) <= set(rest)
     assert before not in rest and after in rest

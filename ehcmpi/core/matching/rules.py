@@ -3,7 +3,8 @@
 A rule file (TOML) holds everything that decides whether two records are one person:
 
 - ``[[blocking]]``: the keys candidate pairs must share, each capped (a key shared by more
-  records than ``cap`` is too common to say anything and is skipped);
+  records than ``cap`` is too common to say much: batch matching skips it, and a record
+  matched as it comes in is compared with the key's ``cap`` newest records only);
 - ``[[comparisons]]``: one comparator per field, each agreement level with its Fellegi–Sunter
   probabilities ``m`` = P(level | same person) and ``u`` = P(level | different people); a
   level marked ``tf`` takes its u from the value's frequency (``[term_frequencies]``), so
