@@ -340,14 +340,18 @@ def test_writes_queued_before_anything_else_belong_to_the_transaction(
         u.audit._conn.execute(sa.text("SELECT * FROM no_such_table"))  # queue first, then fails
     assert _count(engine, audit_log) == 0
     notices: list[str] = []
+
+    def noted(diag: psycopg.errors.Diagnostic) -> None:
+        notices.append(str(diag.message_primary))
+
     with uow() as u:
         u.audit.record([_entry("kept")])
         if engine.dialect.name == "postgresql":
             driver = u.audit._conn.connection.driver_connection
-            driver.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+            driver.add_notice_handler(noted)
         u.commit()
         if engine.dialect.name == "postgresql":
-            driver.remove_notice_handler(driver._notice_handlers[-1])
+            driver.remove_notice_handler(noted)
     assert notices == []
     with uow() as u:
         assert [e.actor for e in u.audit.recent()] == ["kept"]
