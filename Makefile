@@ -1,5 +1,13 @@
 # ehcmpi — two commands on a fresh machine:  make run   |   make test
-PYTHON ?= python3
+# The interpreter: the distribution's own Python >= 3.11 where it has venv — Debian, Ubuntu
+# and Fedora build theirs with PGO and LTO and link the executable statically — else python3
+# from PATH.  A plain source build (pyenv's default) ran the server's Python 12 % more
+# instructions per HL7 feed (bench/README.md, "Where a request's CPU goes").
+# `make PYTHON=python3.12 ...` chooses another; `make clean` first if .venv exists.
+SYSTEM_PYTHON := /usr/bin/python3
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell $(SYSTEM_PYTHON) -c 'import ensurepip, sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $(SYSTEM_PYTHON) || echo python3)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

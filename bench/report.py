@@ -221,7 +221,9 @@ def machine_speed(repeats: int = SPEED_REPEATS) -> float:
 def speed_line(meta: dict[str, Any]) -> str:
     return (
         f"machine speed: a fixed piece of Python took {meta['speed_ms']} ms"
-        f" (best of {SPEED_REPEATS}; lower is faster): compare runs of different days by it"
+        f" (best of {SPEED_REPEATS}; lower is faster) on Python {meta['python']}"
+        f" ({meta['python_executable']}): compare runs of different days by it, on the same"
+        " interpreter"
     )
 
 
@@ -249,6 +251,7 @@ def meta(args: argparse.Namespace, backends: list[str]) -> dict[str, Any]:
         "busy_cores_before_run": busy,
         "speed_ms": machine_speed(),
         "python": platform.python_version(),
+        "python_executable": os.path.realpath(sys.executable),
         "postgresql": _pg_version(args.pg) if "postgresql" in backends else None,
         "sqlite": sqlite3.sqlite_version,
         "git": _git(),
