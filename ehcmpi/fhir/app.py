@@ -10,7 +10,7 @@ docs are at ``/docs`` (Swagger UI) and ``/redoc``, served with their scripts fro
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -62,7 +62,7 @@ from ehcmpi.fhir import (
     valueset_validate,
 )
 from ehcmpi.fhir.capability import Capability, merge
-from ehcmpi.fhir.hot import HotRoutes
+from ehcmpi.fhir.hot import HotRoute, HotRoutes
 from ehcmpi.fhir.outcome import FhirError
 from ehcmpi.fhir.responses import JSON, FhirResponse, negotiate, reset_format, use_format
 from ehcmpi.ihe.turn_batch import TurnBatch
@@ -114,60 +114,91 @@ def _internal_error(request: Request) -> FhirResponse:
 
 class FhirGuard:
     """Pure ASGI middleware (cheaper than ``@app.middleware``, which wraps every request in
-    extra tasks): content negotiation for ``/fhir`` — 406 for a request that will take neither
-    JSON nor XML, else the chosen format for every response of the request — the hot routes
-    (:mod:`ehcmpi.fhir.hot`), and a 500 OperationOutcome for an unexpected error.
+    extra tasks) for every request that reaches FastAPI: content negotiation for ``/fhir`` and
+    a 500 OperationOutcome for an unexpected error (:func:`_negotiated`).  The hot routes never
+    get here: :class:`_HotFront` answers them first."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def onward(request: Request, send: Send) -> None:
+            await self.app(scope, receive, send)
+
+        await _negotiated(scope, receive, send, onward)
+
+
+Answer = Callable[[Request, Send], Awaitable[None]]
+
+
+async def _negotiated(scope: Scope, receive: Receive, send: Send, answer: Answer) -> None:
+    """406 for a ``/fhir`` request that will take neither JSON nor XML, else ``answer`` with
+    the chosen format for every response of the request, and a 500 OperationOutcome for an
+    unexpected error.
 
     The 500 is answered here rather than by the ``Exception`` handler: Starlette re-raises
     after that handler, and uvicorn then drops the keep-alive connection, so the client's next
     request on it would fail.
     """
+    request = Request(scope, receive)
+    fmt = negotiate(request) if scope["path"].startswith("/fhir") else JSON
+    if fmt is None:
+        error = FhirError(406, "not-supported", "仅支持 JSON 和 XML 格式 (only JSON and XML "
+                          "are supported: _format=json|xml, Accept: application/fhir+json|"
+                          "application/fhir+xml)")  # fmt: skip
+        await _outcome(error, fmt=JSON)(scope, receive, send)
+        return
+    token = use_format(fmt)
+    started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await answer(request, tracking_send)
+    except Exception:
+        if started:
+            raise
+        await _internal_error(request)(scope, receive, send)
+    finally:
+        reset_format(token)
+
+
+def _hot_answer(route: HotRoute, params: dict[str, Any]) -> Answer:
+    async def answer(request: Request, send: Send) -> None:
+        try:
+            response = await route.endpoint(request=request, **params)
+        except (FhirError, DomainError) as exc:
+            response = _refusal(exc)
+        await response(request.scope, request.receive, send)
+
+    return answer
+
+
+class _HotFront:
+    """The hot routes (:mod:`ehcmpi.fhir.hot`) answered in front of FastAPI's middleware —
+    Starlette's error and body-limit middleware, the router — by the very endpoint FastAPI
+    would call, after the same negotiation and with the same error mapping
+    (:func:`_negotiated`).  Every other request goes through the whole stack.  It is the
+    application's ``middleware_stack``, which Starlette calls after setting ``scope["app"]``."""
 
     def __init__(self, app: ASGIApp, hot: HotRoutes) -> None:
         self.app = app
         self._hot = hot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        fmt = negotiate(request) if scope["path"].startswith("/fhir") else JSON
-        if fmt is None:
-            error = FhirError(406, "not-supported", "仅支持 JSON 和 XML 格式 (only JSON and XML "
-                              "are supported: _format=json|xml, Accept: application/fhir+json|"
-                              "application/fhir+xml)")  # fmt: skip
-            await _outcome(error, fmt=JSON)(scope, receive, send)
-            return
-        token = use_format(fmt)
-        try:
-            await self._guarded(request, scope, receive, send)
-        finally:
-            reset_format(token)
-
-    async def _guarded(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            hot = self._hot.find(scope["method"], scope["path"])
-            if hot is None:
-                await self.app(scope, receive, tracking_send)
+        if scope["type"] == "http":
+            found = self._hot.find(scope["method"], scope["path"])
+            if found is not None:
+                await _negotiated(scope, receive, send, _hot_answer(*found))
                 return
-            route, params = hot
-            try:
-                response = await route.endpoint(request=request, **params)
-            except (FhirError, DomainError) as exc:
-                response = _refusal(exc)
-            await response(scope, receive, tracking_send)
-        except Exception:
-            if started:
-                raise
-            await _internal_error(request)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def create_app(container: Container, *, lifespan: Lifespan | None = None) -> FastAPI:
@@ -193,6 +224,8 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
         version="0.1.0",
         description="FHIR R4 API of the ehcmpi patient master index.",
         lifespan=_lifespan,
+        # ehcmpi configures no OpenTelemetry; FastAPI would look for it on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container
     app.state.reads = TurnBatch(container.query.get_each)
@@ -217,9 +250,7 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
         codesystem_search, codesystem_lookup, codesystem_validate, codesystem_read,
         valueset_search, valueset_validate, valueset_expand, valueset_read, operation_definition,
     )  # fmt: skip
-    app.add_middleware(
-        FhirGuard, hot=HotRoutes(r for m in modules for r in getattr(m, "HOT_ROUTES", ()))
-    )
+    app.add_middleware(FhirGuard)
     _install_handlers(app)
     capabilities: list[Capability] = []
     for module in modules:
@@ -228,4 +259,6 @@ def create_app(container: Container, *, lifespan: Lifespan | None = None) -> Fas
         if declared is not None:
             capabilities.append(declared)
     app.state.capabilities = merge(capabilities)
+    hot = HotRoutes(r for m in modules for r in getattr(m, "HOT_ROUTES", ()))
+    app.middleware_stack = _HotFront(app.build_middleware_stack(), hot)
     return app

@@ -5,10 +5,10 @@ dependency solving — cost about 0.4 ms of CPU per request on the reference mac
 as reading the patient itself (``bench/loadgen.py`` reading 20,000 stored patients with 32
 connections and two workers: 1,161 → 1,573 reads/s once the read bypassed it).  The operation
 modules list their hot endpoints as :class:`HotRoute` (``HOT_ROUTES``);
-:class:`ehcmpi.fhir.app.FhirGuard` looks the request up here first and calls the very endpoint
-FastAPI would, with the same path parameters, after the same content negotiation, its errors
-answered by the same OperationOutcome mapping.  FastAPI keeps the routes too: for the OpenAPI
-documentation, and for every method and path not listed here.
+``ehcmpi.fhir.app`` looks the request up here first, in front of FastAPI's middleware, and calls
+the very endpoint FastAPI would, with the same path parameters, after the same content
+negotiation, its errors answered by the same OperationOutcome mapping.  FastAPI keeps the routes
+too: for the OpenAPI documentation, and for every method and path not listed here.
 
 Hot endpoints are ``async def``.  Reads do their work on the event loop, without a thread
 hand-off (the endpoint's docstring says why that is right for it); a write hands it to one

@@ -4,7 +4,7 @@
 ``_format`` wins over ``Accept``.  ``json``, ``application/json`` and ``application/fhir+json``
 select JSON; ``xml``, ``text/xml``, ``application/xml`` and ``application/fhir+xml`` select
 XML; ``Accept`` ranges are weighed by ``q`` (``*/*`` is JSON); a ``fhirVersion`` parameter
-other than 4.0 is not something we can produce.  Anything else is 406 (``FhirGuard``).
+other than 4.0 is not something we can produce.  Anything else is 406 (``ehcmpi.fhir.app``).
 
 The guard negotiates once per request and records the answer in a context variable, so every
 :class:`FhirResponse` — a handler's, an error handler's — renders in the format the client
@@ -94,7 +94,7 @@ def wants_unsupported_format(request: Request) -> bool:
 
 
 def use_format(fmt: str) -> Token[str]:
-    """Render this request's :class:`FhirResponse` objects as ``fmt`` (``FhirGuard``)."""
+    """Render this request's :class:`FhirResponse` objects as ``fmt`` (``ehcmpi.fhir.app``)."""
     return _FORMAT.set(fmt)
 
 
