@@ -28,6 +28,7 @@ Check = Callable[[Any], bool]
 
 _CODE = re.compile(r"[^\s]+(\s[^\s]+)*")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_SPACE = re.compile(r"\s")  # for str patterns, exactly the characters of str.isspace()
 _DATE = re.compile(
     r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
 )
@@ -42,7 +43,7 @@ def _code(value: Any) -> bool:
 
 
 def _uri(value: Any) -> bool:
-    return _string(value) and not any(c.isspace() for c in value)
+    return _string(value) and _SPACE.search(value) is None
 
 
 def _id(value: Any) -> bool:

@@ -62,7 +62,8 @@ class FhirResponse(Response):
 
 def negotiate(request: Request) -> str | None:
     """``json`` or ``xml`` as the request asks, or None when it asks for neither."""
-    fmt = request.query_params.get("_format")
+    # No query string, no ``_format``: parsing an empty one costs as much as a short one.
+    fmt = request.query_params.get("_format") if request.scope["query_string"] else None
     if fmt is not None:
         # "application/fhir+xml" in a query string arrives as "application/fhir xml".
         return _FORMATS.get(fmt.split(";")[0].strip().replace(" ", "+").lower())
