@@ -38,6 +38,7 @@ from ehcmpi.fhir.app import create_app
 from ehcmpi.handoff import Handoff, Intake
 from ehcmpi.hl7v2 import app as hl7_app
 from ehcmpi.hl7v2.mllp import MllpServer, server_tls
+from ehcmpi.http_protocol import CoalescingProtocol
 from ehcmpi.settings import ConfigError, Settings
 
 log = logging.getLogger("ehcmpi")
@@ -168,8 +169,9 @@ async def _serve(settings: Settings, http_at: Port, mllp_at: Port) -> None:
         tls=mllp_tls(settings),
     )  # fmt: skip
     config = uvicorn.Config(
-        create_app(container), log_level="info", access_log=False, lifespan="on"
-    )
+        create_app(container), log_level="info", access_log=False, lifespan="on",
+        http=CoalescingProtocol,
+    )  # fmt: skip
     http = _HttpServer(config)
 
     def orphaned() -> None:

@@ -23,19 +23,23 @@ from sqlalchemy.engine import Engine
 
 from ehcmpi.bootstrap import Container, build
 from ehcmpi.fhir.app import create_app
+from ehcmpi.http_protocol import CoalescingProtocol
 from ehcmpi.settings import Settings
 from tests.support import settings_for
 
 
 class LiveServer:
-    """``uvicorn.Server`` serving an app in a background thread on a free local port."""
+    """``uvicorn.Server`` serving an app in a background thread on a free local port, on
+    the HTTP protocol ``ehcmpi serve`` uses."""
 
     def __init__(self, app: FastAPI) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         port = self._socket.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}/fhir"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", access_log=False, http=CoalescingProtocol
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
