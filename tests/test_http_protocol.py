@@ -89,13 +89,20 @@ def test_each_response_leaves_in_one_write(server: tuple[str, int]) -> None:
     assert answers == WRITES
 
 
-def test_a_closing_response_is_sent_whole_before_the_close(server: tuple[str, int]) -> None:
-    """uvicorn closes the transport in the turn it wrote the answer: what is held goes first."""
+def _until_closed(server: tuple[str, int], method: str) -> bytes:
+    """Everything the server sends for one ``Connection: close`` request, to its close."""
+    request = f"{method} /fhir/metadata HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
     with socket.create_connection(server, timeout=5) as conn:
-        conn.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        conn.sendall(request.encode())
         received = b""
         while chunk := conn.recv(65536):
             received += chunk
+    return received
+
+
+def test_a_closing_response_is_sent_whole_before_the_close(server: tuple[str, int]) -> None:
+    """uvicorn closes the transport right after the body's write: the answer arrives whole."""
+    received = _until_closed(server, "GET")
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"connection: close" in received.lower()
     assert received.endswith(BODY)
@@ -105,11 +112,7 @@ def test_a_closing_response_is_sent_whole_before_the_close(server: tuple[str, in
 def test_headers_without_a_body_are_sent_before_the_close(server: tuple[str, int]) -> None:
     """A HEAD answer is headers only: held for a body that never comes, they leave with the
     close that follows in the same turn."""
-    with socket.create_connection(server, timeout=5) as conn:
-        conn.sendall(b"HEAD /fhir/metadata HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        received = b""
-        while chunk := conn.recv(65536):
-            received += chunk
+    received = _until_closed(server, "HEAD")
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert received.endswith(b"\r\n\r\n")
     assert b"content-length: %d" % len(BODY) in received.lower()
