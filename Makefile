@@ -1,8 +1,8 @@
 # ehcmpi — two commands on a fresh machine:  make run   |   make test
 # The interpreter: the distribution's own Python >= 3.11 where it has venv — Debian, Ubuntu
-# and Fedora build theirs with PGO and LTO and link the executable statically — else python3
-# from PATH.  A plain source build (pyenv's default) ran the server's Python 12 % more
-# instructions per HL7 feed (bench/README.md, "Where a request's CPU goes").
+# and Fedora build theirs with PGO and LTO, Debian and Ubuntu link it statically too — else
+# python3 from PATH.  On Debian's the server's Python ran 12 % fewer instructions per HL7 feed
+# than on a plain source build, pyenv's default (bench/README.md, "Where a request's CPU goes").
 # `make PYTHON=python3.12 ...` chooses another; `make clean` first if .venv exists.
 SYSTEM_PYTHON := /usr/bin/python3
 ifeq ($(origin PYTHON),undefined)
