@@ -3,10 +3,11 @@
 # and Fedora build theirs with PGO and LTO, Debian and Ubuntu link it statically too — else
 # python3 from PATH.  On Debian's the server's Python ran 12 % fewer instructions per HL7 feed
 # than on a plain source build, pyenv's default (bench/README.md, "Where a request's CPU goes").
-# `make PYTHON=python3.12 ...` chooses another; `make clean` first if .venv exists.
+# `make PYTHON=python3.12 ...` chooses another; `make clean` first if .venv exists.  Deferred
+# (=): the probe runs only when .venv is created, not on every make.
 SYSTEM_PYTHON := /usr/bin/python3
 ifeq ($(origin PYTHON),undefined)
-PYTHON := $(shell $(SYSTEM_PYTHON) -c 'import ensurepip, sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $(SYSTEM_PYTHON) || echo python3)
+PYTHON = $(shell $(SYSTEM_PYTHON) -c 'import ensurepip, sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $(SYSTEM_PYTHON) || echo python3)
 endif
 VENV := .venv
 BIN := $(VENV)/bin
