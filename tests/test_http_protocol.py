@@ -117,3 +117,18 @@ def test_headers_without_a_body_are_sent_before_the_close(server: tuple[str, int
     assert received.endswith(b"\r\n\r\n")
     assert b"content-length: %d" % len(BODY) in received.lower()
     assert [received] == WRITES
+
+
+def test_headers_without_a_body_are_sent_on_a_kept_connection(server: tuple[str, int]) -> None:
+    """Headers held for a body that never comes, with no close to follow, leave at the end of
+    the loop's turn: the client gets its HEAD answer without sending anything more — well
+    before uvicorn's 5 s keep-alive timeout would close the connection (and so send them)."""
+    with socket.create_connection(server, timeout=2) as conn:
+        conn.sendall(b"HEAD /fhir/metadata HTTP/1.1\r\nHost: test\r\n\r\n")
+        received = b""
+        while not received.endswith(b"\r\n\r\n"):
+            chunk = conn.recv(65536)
+            assert chunk, "the server closed the connection"
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert [received] == WRITES
