@@ -164,7 +164,10 @@ def _unusable(engine: Engine, exc: sa.exc.SQLAlchemyError) -> ConfigError:
 
 def connect_database(settings: Settings) -> Engine:
     """An engine on a reachable database, or ``ConfigError`` in one line."""
-    engine = create_database_engine(settings.database.url, pool_size=settings.database.pool_size)
+    database = settings.database
+    engine = create_database_engine(
+        database.url, pool_size=database.pool_size, flush_after=database.backend_flush_after
+    )
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))

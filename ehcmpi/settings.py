@@ -4,7 +4,7 @@ Validated at start: a wrong key, a wrong type or a bad value stops the server wi
 line (``ConfigError``), never a traceback.
 
     [server]     http_host http_port mllp_host mllp_port
-    [database]   url auto_migrate pool_size
+    [database]   url auto_migrate pool_size backend_flush_after
     [node]       code name
     [keys]       file
     [crypto]     provider   [crypto.pkcs11] library token_label pin pin_env kek_label
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import tomllib
 from typing import Any, Literal
 
@@ -62,6 +63,8 @@ class DatabaseSettings(_Section):
     url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool | None = None
     pool_size: int = Field(20, ge=1, le=500)
+    #: PostgreSQL's ``backend_flush_after`` for ehcmpi's sessions (storage.engine)
+    backend_flush_after: str = "256kB"
 
     @field_validator("url")
     @classmethod
@@ -69,6 +72,19 @@ class DatabaseSettings(_Section):
         if not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
         return url
+
+    @field_validator("backend_flush_after")
+    @classmethod
+    def _flush_size(cls, value: str) -> str:
+        """PostgreSQL's range, 0 to 2MB, in kB or MB ("0": off; "": the server's setting)."""
+        size = re.fullmatch(r"(0|[1-9][0-9]*)(kB|MB)?", value)
+        if value and (
+            size is None
+            or (size.group(2) is None and size.group(1) != "0")
+            or int(size.group(1)) * (1024 if size.group(2) == "MB" else 1) > 2048
+        ):
+            raise ValueError('应为 0 至 2MB，如 "256kB" (must be 0 to 2MB, such as "256kB")')
+        return value
 
 
 class NodeSettings(_Section):

@@ -6,15 +6,19 @@ for the operating system's TCP retries would stop the whole worker answering."""
 
 from __future__ import annotations
 
+import pathlib
 import queue
 import socket
 import threading
 import time
 
 import psycopg
+import pytest
 import sqlalchemy as sa
 
+from ehcmpi.bootstrap import connect_database
 from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.settings import ConfigError, load_settings
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import CONNECT_TIMEOUT, create_database_engine, read_engine_for
 from ehcmpi.storage.uow import SqlUnitOfWorkFactory
@@ -75,3 +79,47 @@ def test_after_the_server_drops_every_connection_one_read_fails_and_the_next_rec
             assert u.patients.get("M1") is None and w.patients.get("M1") is None
     finally:
         uow.dispose()
+
+
+def _flush_after(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SHOW backend_flush_after").scalar_one())
+
+
+def test_every_session_writes_back_what_it_evicts_as_configured(
+    fresh_pg_url: str, tmp_path: pathlib.Path
+) -> None:
+    """``[database] backend_flush_after`` reaches every session of both pools and survives the
+    rollback a pool does when a connection comes back; "" leaves the server's own value."""
+    with psycopg.connect(fresh_pg_url) as plain:
+        servers_own = plain.execute("SHOW backend_flush_after").fetchone()
+    assert servers_own is not None and servers_own[0] != "512kB"  # the test must see a change
+    config = tmp_path / "ehcmpi.toml"
+    config.write_text(f'[database]\nurl = "{fresh_pg_url}"\nbackend_flush_after = "512kB"\n')
+    engine = connect_database(load_settings(str(config), environ={}))
+    reads = read_engine_for(engine)
+    try:
+        for each in (engine, reads):
+            with each.connect() as conn:  # a transaction rolled back as the pool returns it
+                conn.exec_driver_sql("SELECT 1")
+            assert _flush_after(each) == "512kB"
+    finally:
+        reads.dispose()
+        engine.dispose()
+    unset = create_database_engine(fresh_pg_url, flush_after="")
+    try:
+        assert _flush_after(unset) == _flush_after(read_engine_for(unset)) == servers_own[0]
+    finally:
+        unset.dispose()
+
+
+@pytest.mark.parametrize("size", ["3MB", "4096kB", "256", "256 kB", "-1kB"])
+def test_a_flush_size_postgresql_would_refuse_stops_the_start_with_one_line(
+    size: str, tmp_path: pathlib.Path
+) -> None:
+    config = tmp_path / "ehcmpi.toml"
+    config.write_text(f'[database]\nbackend_flush_after = "{size}"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_settings(str(config), environ={})
+    message = str(refused.value)
+    assert "backend_flush_after" in message and "2MB" in message and "\n" not in message
