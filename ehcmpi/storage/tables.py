@@ -296,11 +296,12 @@ merges = sa.Table(
 )
 
 # Blocking keys of golden records as HMAC-SM3 blind indexes: a key holds a document number or
-# a phone, so it is never stored in plaintext (§6.3).
+# a phone, so it is never stored in plaintext (§6.3).  Derived from the record and written with
+# it: no foreign key, which PostgreSQL checked once per key (migration 0013).
 match_keys = sa.Table(
     "match_keys",
     metadata,
-    sa.Column("mpi_id", sa.String(64), sa.ForeignKey("patients.mpi_id"), nullable=False),
+    sa.Column("mpi_id", sa.String(64), nullable=False),
     sa.Column("key_bidx", sa.LargeBinary(32), nullable=False),
     # Looked up by key (candidates, ``storage.links``), rewritten by record: the primary key
     # leads with the key, and mpi_id's own index is small (migration 0010).

@@ -81,7 +81,8 @@ def test_a_queued_write_that_fails_fails_the_commit_and_nothing_is_written(
     with pytest.raises(DB_ERRORS), uow() as u:  # on SQLite at the write, on PostgreSQL at commit
         assert u.patients.insert(PatientRecord(B, Demographics(name="B")))
         u.audit.record([_entry("lost")])
-        u.links.replace_keys("no such patient", ["k1"], fresh=True)  # a foreign key violation
+        u.links.replace_keys(A, ["k1"], fresh=True)
+        u.links.replace_keys(A, ["k1"], fresh=True)  # the same key again: a primary key violation
         u.commit()
     assert _count(engine, patients) == 1 and _count(engine, audit_log) == 0
     with uow() as u:  # the connections are fine afterwards
@@ -89,6 +90,7 @@ def test_a_queued_write_that_fails_fails_the_commit_and_nothing_is_written(
         u.commit()
     with uow() as u:
         assert u.links.candidates(["k2"], 5) == [A] and u.patients.get(B) is None
+        assert u.links.candidates(["k1"], 5) == []
 
 
 def test_linking_a_new_records_source_amends_its_queued_insert(
