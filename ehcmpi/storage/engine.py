@@ -7,11 +7,12 @@ PostgreSQL sessions write the pages they evict from shared buffers to the operat
 (``backend_flush_after``, ``[database] backend_flush_after``), steadily as they go, not left
 for the kernel's writeback to flush in one burst every 30 seconds: with PostgreSQL's default
 128 MB of shared buffers a registration load leaves ~250 MB dirty, and while the kernel wrote
-it (200 ms at 1.2 GB/s here) every commit's WAL flush waited behind it — guideline §4.1.2 索引注册
-answers stalled together.  Registrations offered at 1,000/s, 2 workers, three 20 s rounds each
-after 20 s at full load, three alternating pairs: p99 23.2, 15.0, 16.9 / 26.5, 18.1, 24.1 /
-21.1, 14.9, 14.6 → 11.7, 14.9, 13.8 / 16.9, 15.7, 23.4 / 14.3, 15.3, 18.2 ms; answers slower
-than 35 ms 546 → 279.
+it (200 ms at 1.2 GB/s here) every commit's WAL flush waited behind it, so every answer in
+flight stalled (guideline §4.1.2 索引注册 and the rest).  Registrations offered at 1,000/s,
+2 workers, three 20 s rounds each after 20 s at full load, three alternating pairs: p99 23.2,
+15.0, 16.9 / 26.5, 18.1, 24.1 / 21.1, 14.9, 14.6 → 11.7, 14.9, 13.8 / 16.9, 15.7, 23.4 / 14.3,
+15.3, 18.2 ms; answers slower than 35 ms 546 → 279.  The price is more disk writes: a page
+evicted again is written again, where the page cache had absorbed it (``bench/README.md``).
 """
 
 from __future__ import annotations
