@@ -107,9 +107,11 @@ def test_every_session_writes_back_what_it_evicts_as_configured(
         reads.dispose()
         engine.dispose()
     unset = create_database_engine(fresh_pg_url, flush_after="")
+    unset_reads = read_engine_for(unset)
     try:
-        assert _flush_after(unset) == _flush_after(read_engine_for(unset)) == servers_own[0]
+        assert _flush_after(unset) == _flush_after(unset_reads) == servers_own[0]
     finally:
+        unset_reads.dispose()
         unset.dispose()
 
 
