@@ -13,11 +13,14 @@ Writes (``RegistrationService.register_each``: new records share one transaction
 ``POST /Patient`` and HL7 patient identity feeds) are answered on the loop's request threads
 instead (``threads``): at most that many groups at once, and what arrives while they all work
 waits and goes together with the next group — the busier the worker, the more requests share
-a transaction.  A lone request that waited for a group does not start a group of one the
-moment that group ends: it waits up to :data:`COMPANY` for another, since the clients just
-answered are usually back by then (``ADT^A04`` feeds over 8 MLLP connections, 2 workers:
-groups of one 32 → 8 %, 923 → 957–971 msg/s, ``bench/README.md``).  A request that arrives
-while no group works starts at once, as before.
+a transaction.  The requests that waited for a group do not start the next one the moment
+that group ends: the clients it has just answered are usually about to send their next
+request, so the next group waits for as many requests as were waiting plus those answered,
+and starts as soon as they are there — or after :data:`COMPANY` with what has come.  Without
+the wait a worker's clients split into two cohorts that took turns, each group half the size
+(``POST /fhir/Patient``, 32 connections, 2 workers: groups of 5 and 11, or 7 and 9; with it
+15–16), and every group costs a fixed part of a registration's work; ``bench/README.md``.
+A request that arrives while no group works starts at once, as before.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Generic, TypeVar
 
 Q = TypeVar("Q")
 A = TypeVar("A")
-#: how long a lone request that waited for a group waits for company once it ends (seconds)
+#: how long the requests left when a group ends wait for the clients it answered (seconds)
 COMPANY = 0.002
 
 
@@ -51,7 +54,9 @@ class TurnBatch(Generic[Q, A]):
         self._busy = 0
         self._due = False
         self._pending: list[tuple[Q, asyncio.Future[A]]] = []
-        self._alone: asyncio.TimerHandle | None = None  # a lone request waiting for company
+        # Waiting for the clients a group answered: till ``_expected`` wait, or the timer.
+        self._waiting: asyncio.TimerHandle | None = None
+        self._expected = 0
 
     def ask(self, question: Q) -> asyncio.Future[A]:
         """The answer, at the end of this turn of the loop or once a thread is free (a
@@ -59,10 +64,11 @@ class TurnBatch(Generic[Q, A]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[A] = loop.create_future()
         self._pending.append((question, future))
-        if self._alone is not None:  # company has come: go now
-            self._alone.cancel()
-            self._alone = None
-            loop.call_soon(self._start, loop)
+        if self._waiting is not None:
+            if len(self._pending) >= self._expected:  # all there: go now
+                self._waiting.cancel()
+                self._waiting = None
+                loop.call_soon(self._start, loop)
         elif not self._due and self._may_start():
             self._due = True
             loop.call_soon(self._start, loop)
@@ -75,7 +81,7 @@ class TurnBatch(Generic[Q, A]):
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._due = False
-        self._alone = None
+        self._waiting = None
         pending, self._pending = self._pending, []
         if not self._threads:
             self._settle(pending, self._answers(pending))
@@ -94,10 +100,8 @@ class TurnBatch(Generic[Q, A]):
         self._settle(pending, answers)
         if self._pending and not self._due and self._may_start():  # arrived meanwhile
             self._due = True
-            if len(self._pending) == 1:
-                self._alone = loop.call_later(self._company, self._start, loop)
-            else:
-                loop.call_soon(self._start, loop)
+            self._expected = len(self._pending) + len(pending)  # and those just answered
+            self._waiting = loop.call_later(self._company, self._start, loop)
 
     def _answers(self, pending: list[tuple[Q, asyncio.Future[A]]]) -> Sequence[A | Exception]:
         try:

@@ -120,3 +120,45 @@ def test_a_lone_question_left_when_a_group_ends_waits_briefly_for_company() -> N
         return [await fifth]
 
     assert asyncio.run(ask()) == ["E"]
+
+
+def test_the_requests_left_when_a_group_ends_wait_for_the_clients_it_answered() -> None:
+    """One thread (FHIR registrations): while a group of three works a fourth request
+    waits; when the group ends, its three clients come back one by one and the next group
+    starts once all four requests are there, not with the first to come back.  A client
+    that does not come back is waited for no longer than ``company``."""
+    recorder = Recorder(hold=True)
+    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
+
+    async def ask() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
+        first = [batch.ask(q) for q in ("a", "b", "c")]
+        await _turns()
+        left = batch.ask("d")  # waits for the group at work
+        await _turns()
+        recorder.released.release()
+        assert await asyncio.gather(*first) == ["A", "B", "C"]
+        back = []
+        for again in ("a2", "b2"):
+            back.append(batch.ask(again))
+            await _turns()
+        assert recorder.groups == [["a", "b", "c"]]  # d, a2 and b2 wait for c's client
+        back.append(batch.ask("c2"))
+        await _turns()
+        assert recorder.groups[1:] == [["d", "a2", "b2", "c2"]]
+        recorder.released.release()
+        answered = await asyncio.gather(left, *back)
+        lone = batch.ask("e")  # nothing at work: goes at once
+        await _turns()
+        late = batch.ask("f")
+        await _turns()
+        recorder.released.release()
+        assert await lone == "E"
+        await _turns()
+        assert recorder.groups[2:] == [["e"]]  # f waits for e's client ...
+        await asyncio.sleep(company * 1.5)  # ... who does not come back: f goes alone
+        assert recorder.groups[3:] == [["f"]]
+        recorder.released.release()
+        return [*answered, await late]
+
+    assert asyncio.run(ask()) == ["D", "A2", "B2", "C2", "F"]
