@@ -52,7 +52,7 @@ from ehcmpi.crypto.ports import CryptoProvider
 from ehcmpi.settings import Settings, load_settings
 from ehcmpi.storage import codec
 from ehcmpi.storage.engine import create_database_engine
-from ehcmpi.storage.links import MATCH_KEY_KIND
+from ehcmpi.storage.links import MATCH_KEY_KIND, mpi_order
 from ehcmpi.storage.patients import (
     DOC_CONTEXT,
     PHONE_CONTEXT,
@@ -103,7 +103,7 @@ class _CapturedPatients(SqlPatientRepository):
         # What registration's matcher indexes (Linker.refresh → Matcher.index): the
         # blocking keys of the new golden record, as blind indexes.
         self._rows["match_keys"] += [
-            {"mpi_id": patient.mpi_id, "key_bidx": bidx}
+            {"mpi_id": patient.mpi_id, "key_bidx": bidx, "mpi_order": mpi_order(patient.mpi_id)}
             for bidx in dict.fromkeys(
                 self._crypto.blind_index(MATCH_KEY_KIND, key)
                 for key in self._matcher.keys(golden_match_record(patient))

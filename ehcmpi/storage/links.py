@@ -9,6 +9,7 @@ plaintext.  Review tasks and merge records are in ``ehcmpi.storage.reviews``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -31,7 +32,13 @@ from ehcmpi.storage.patient_sql import SOURCE_INSERT
 from ehcmpi.storage.patients import LinkedIds
 from ehcmpi.storage.reviews import SqlReviewRepository, aware_or_none, source_of
 from ehcmpi.storage.rows import aware, insert_ignoring_conflicts, now
-from ehcmpi.storage.tables import link_events, match_decisions, match_keys, source_identifiers
+from ehcmpi.storage.tables import (
+    MATCH_KEY_PREFIX,
+    link_events,
+    match_decisions,
+    match_keys,
+    source_identifiers,
+)
 
 SOURCE_CONTEXT = "source.record"
 MATCH_KEY_KIND = "match_key"
@@ -58,11 +65,19 @@ SOURCE_UPDATE = Hot(
 )
 #: Size of a blind index (HMAC-SM3): the unit the packed statements below cut their keys into.
 BIDX_SIZE = 32
+_HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
 
 
-def _key_at(n: str) -> str:
-    """SQL for the ``n``-th (from 1) blind index of the ``:keys`` parameter (``_packed``)."""
-    return f"substring(:keys, ({n} - 1) * {BIDX_SIZE} + 1, {BIDX_SIZE})"
+def _key_at(n: str, size: int = BIDX_SIZE) -> str:
+    """SQL for the first ``size`` bytes of the ``n``-th (from 1) blind index of the ``:keys``
+    parameter (``_packed``)."""
+    return f"substr(:keys, ({n} - 1) * {BIDX_SIZE} + 1, {size})"
+
+
+def _by_key(key: str, prefix: str) -> str:
+    """SQL: the match keys equal to ``key`` through ``ix_match_keys_key`` (whose expression
+    ``substr(key_bidx, 1, 8)`` the condition repeats, so that both databases use it)."""
+    return f"substr(key_bidx, 1, {MATCH_KEY_PREFIX}) = {prefix} AND key_bidx = {key}"
 
 
 # PostgreSQL: the candidates of packed keys (``_packed``), the n-th key at most its cap
@@ -76,7 +91,8 @@ CANDIDATES_PACKED = Hot(
         "SELECT DISTINCT m.mpi_id "
         "FROM unnest(string_to_array(:caps, ',')::int[]) WITH ORDINALITY AS k(cap, n) "
         "CROSS JOIN LATERAL (SELECT mpi_id FROM match_keys "
-        f"WHERE key_bidx = {_key_at('k.n::int')} ORDER BY mpi_id DESC LIMIT k.cap) AS m"
+        f"WHERE {_by_key(_key_at('k.n::int'), _key_at('k.n::int', MATCH_KEY_PREFIX))} "
+        "ORDER BY mpi_order DESC LIMIT k.cap) AS m"
     ).bindparams(sa.bindparam("keys", type_=sa.LargeBinary), sa.bindparam("caps", type_=sa.String)),
     generic=True,
 )
@@ -88,10 +104,13 @@ KEYS_INSERT = Hot(match_keys.insert())
 # candidates above: planned for its parameters it was planned for every record.
 KEYS_INSERT_PACKED = Hot(
     sa.text(
-        "INSERT INTO match_keys (mpi_id, key_bidx) "
-        f"SELECT :mpi_id, {_key_at('n')} FROM generate_series(1, length(:keys) / {BIDX_SIZE}) AS n"
+        "INSERT INTO match_keys (mpi_id, mpi_order, key_bidx) "
+        f"SELECT :mpi_id, :mpi_order, {_key_at('n')} "
+        f"FROM generate_series(1, length(:keys) / {BIDX_SIZE}) AS n"
     ).bindparams(
-        sa.bindparam("mpi_id", type_=sa.String), sa.bindparam("keys", type_=sa.LargeBinary)
+        sa.bindparam("mpi_id", type_=sa.String),
+        sa.bindparam("mpi_order", type_=sa.BigInteger),
+        sa.bindparam("keys", type_=sa.LargeBinary),
     ),
     generic=True,
 )
@@ -334,16 +353,17 @@ class SqlLinkRepository(SqlReviewRepository):
         if not fresh:
             KEYS_DELETE.later(self._conn, [{"of_mpi_id": mpi_id}])
         found = self._bidx(keys)
+        row = {"mpi_id": mpi_id, "mpi_order": mpi_order(mpi_id)}
         if self._conn.dialect.name != "postgresql":
-            KEYS_INSERT.later(self._conn, [{"mpi_id": mpi_id, "key_bidx": b} for b in found])
+            KEYS_INSERT.later(self._conn, [row | {"key_bidx": b} for b in found])
         elif found:
-            KEYS_INSERT_PACKED.later(self._conn, [{"mpi_id": mpi_id, "keys": _packed(found)}])
+            KEYS_INSERT_PACKED.later(self._conn, [row | {"keys": _packed(found)}])
 
     def candidates(self, keys: Sequence[str], cap: int) -> list[str]:
         return self.candidates_capped([(key, cap) for key in keys])
 
     def candidates_capped(self, keys: Sequence[tuple[str, int]]) -> list[str]:
-        """One query: per-key ``LIMIT cap`` lookups on the primary key (key_bidx, mpi_id), distinct.
+        """One query: per-key ``LIMIT cap`` lookups on ``ix_match_keys_key``, distinct.
 
         A common key (a shared phone, a frequent name and birth year) cannot flood the
         matcher: each key contributes at most its cap of golden records, the newest (a
@@ -390,6 +410,15 @@ class SqlLinkRepository(SqlReviewRepository):
         return _candidates_sql(len(caps)), params
 
 
+def mpi_order(mpi_id: str) -> int:
+    """The order of master-index IDs as a number (``match_keys.mpi_order``, migration 0014):
+    the first 16 hex digits, shifted into a signed 64-bit integer so that numbers and IDs sort
+    alike.  An ID begins with the millisecond it was made (``crypto.software``): newest
+    first.  An ID of another form sorts as 0."""
+    head = mpi_id[:16]
+    return int(head, 16) - (1 << 63) if _HEX16.fullmatch(head) else 0
+
+
 def _packed(bidxs: Sequence[bytes]) -> bytes:
     """Blind indexes end to end, for the statements that cut them apart again."""
     if any(len(b) != BIDX_SIZE for b in bidxs):
@@ -401,8 +430,9 @@ def _packed(bidxs: Sequence[bytes]) -> bytes:
 def _candidates_sql(count: int) -> Hot:
     # SQLite refuses LIMIT inside a compound member unless it is a subquery.
     parts = [
-        f"SELECT mpi_id FROM (SELECT mpi_id FROM match_keys WHERE key_bidx = :k{n} "
-        f"ORDER BY mpi_id DESC LIMIT :c{n}) AS m{n}"
+        f"SELECT mpi_id FROM (SELECT mpi_id FROM match_keys "
+        f"WHERE {_by_key(f':k{n}', f'substr(:k{n}, 1, {MATCH_KEY_PREFIX})')} "
+        f"ORDER BY mpi_order DESC LIMIT :c{n}) AS m{n}"
         for n in range(count)
     ]
     return Hot(sa.text(" UNION ".join(parts)))

@@ -298,14 +298,24 @@ merges = sa.Table(
 # Blocking keys of golden records as HMAC-SM3 blind indexes: a key holds a document number or
 # a phone, so it is never stored in plaintext (§6.3).  Derived from the record and written with
 # it: no foreign key, which PostgreSQL checked once per key (migration 0013).
+#: Bytes of a blind index that ``ix_match_keys_key`` holds (migration 0014).
+MATCH_KEY_PREFIX = 8
 match_keys = sa.Table(
     "match_keys",
     metadata,
     sa.Column("mpi_id", sa.String(64), nullable=False),
     sa.Column("key_bidx", sa.LargeBinary(32), nullable=False),
-    # Looked up by key (candidates, ``storage.links``), rewritten by record: the primary key
-    # leads with the key, and mpi_id's own index is small (migration 0010).
-    sa.PrimaryKeyConstraint("key_bidx", "mpi_id"),
+    # The ID's order as a number: its first 8 bytes, unsigned order (``storage.links``).
+    sa.Column("mpi_order", sa.BigInteger, nullable=False),
+    # Looked up by key, newest first (candidates, ``storage.links``): the index holds the key's
+    # first bytes and the ID's order, 24-byte entries where (key_bidx, mpi_id) took 112; the
+    # row keeps the whole key, which the lookup compares too.  Rewritten by record through
+    # mpi_id's own index (migration 0010), where a record's keys share one entry.
+    sa.Index(
+        "ix_match_keys_key",
+        sa.func.substr(sa.column("key_bidx"), 1, MATCH_KEY_PREFIX),
+        "mpi_order",
+    ),
     sa.Index("ix_match_keys_mpi_id", "mpi_id"),
 )
 

@@ -82,7 +82,7 @@ def test_a_queued_write_that_fails_fails_the_commit_and_nothing_is_written(
         assert u.patients.insert(PatientRecord(B, Demographics(name="B")))
         u.audit.record([_entry("lost")])
         u.links.replace_keys(A, ["k1"], fresh=True)
-        u.links.replace_keys(A, ["k1"], fresh=True)  # the same key again: a primary key violation
+        u.patients.insert_new(PatientRecord(B, Demographics(name="B")))  # B again: a violation
         u.commit()
     assert _count(engine, patients) == 1 and _count(engine, audit_log) == 0
     with uow() as u:  # the connections are fine afterwards

@@ -16,11 +16,12 @@ from sqlalchemy.engine import Engine
 from ehcmpi.core.links import LinkOrigin, LinkState, SourceRecord
 from ehcmpi.core.model import Demographics, IdentityDocument, SourceIdentifier
 from ehcmpi.crypto.ports import CryptoProvider
+from ehcmpi.crypto.software import new_mpi_id
 from ehcmpi.storage import migrate
 from ehcmpi.storage.engine import create_database_engine
-from ehcmpi.storage.links import SqlLinkRepository
+from ehcmpi.storage.links import MATCH_KEY_KIND, SqlLinkRepository, mpi_order
 from ehcmpi.storage.patient_sql import BY_INVALID_DOCUMENT, BY_VALID_DOCUMENT
-from ehcmpi.storage.tables import metadata, patient_documents, patients
+from ehcmpi.storage.tables import match_keys, metadata, patient_documents, patients
 
 HIS = SourceIdentifier("urn:oid:1.2.156.112604.1.2.1", "H-1")
 LINK_TABLES = {
@@ -98,6 +99,8 @@ def test_fresh_database_reaches_head_and_upgrade_is_idempotent(fresh_engine: Eng
     assert {t.name for t in metadata.sorted_tables} <= tables
 
 
+# SQLite's expression index (``ix_match_keys_key``) cannot be reflected, so not compared.
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
 def test_migrated_schema_matches_the_table_definitions(fresh_engine: Engine) -> None:
     migrate.upgrade(fresh_engine)
 
@@ -230,30 +233,52 @@ def test_downgrade_below_links_keeps_identifiers_and_upgrades_again(
     assert source == SourceRecord(HIS, "A" * 64, Demographics())
 
 
-def test_match_keys_survive_the_move_of_their_primary_key_and_back(
+def _index_names(engine: Engine, table: str) -> set[str]:
+    """Index names as the database lists them (SQLAlchemy does not reflect SQLite's
+    expression indexes)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
+            )
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = %(t)s", {"t": table}
+            )
+        return {str(r[0]) for r in rows}
+
+
+def test_match_keys_survive_every_move_of_their_index_and_back(
     fresh_engine: Engine, crypto: CryptoProvider
 ) -> None:
-    """Migration 0010: keys stored under (mpi_id, key_bidx) are found by key afterwards, the
-    primary key leads with the key, and a downgrade keeps them too."""
+    """Migrations 0010 and 0014: keys stored under (mpi_id, key_bidx) at 0009 are found by
+    key afterwards, newest record first, through the short index; a downgrade keeps them."""
+    old, new, odd = "A" * 64, new_mpi_id("T"), "Z" * 64  # an ID of 2026 sorts below "A…"
+    phone, name = "phone:13800138000", "name:zhangwei|1990"
     migrate.upgrade(fresh_engine, "0009")
     with fresh_engine.begin() as conn:
-        conn.execute(patients.insert(), [_patient("A" * 64), _patient("B" * 64)])
-        links = SqlLinkRepository(conn, crypto)
-        links.replace_keys("A" * 64, ["phone:13800138000", "name:zhangwei|1990"])
-        links.replace_keys("B" * 64, ["phone:13800138000"])
+        conn.execute(patients.insert(), [_patient(old), _patient(new), _patient(odd)])
+        rows = [(old, phone), (old, name), (new, phone), (odd, name)]
+        conn.execute(
+            match_keys.insert(),
+            [{"mpi_id": m, "key_bidx": crypto.blind_index(MATCH_KEY_KIND, k)} for m, k in rows],
+        )
 
     migrate.upgrade(fresh_engine)
 
-    inspector = sa.inspect(fresh_engine)
-    assert inspector.get_pk_constraint("match_keys")["constrained_columns"] == [
-        "key_bidx", "mpi_id",
-    ]  # fmt: skip
-    assert {i["name"] for i in inspector.get_indexes("match_keys")} == {"ix_match_keys_mpi_id"}
+    assert sa.inspect(fresh_engine).get_pk_constraint("match_keys")["constrained_columns"] == []
+    assert _index_names(fresh_engine, "match_keys") >= {"ix_match_keys_key", "ix_match_keys_mpi_id"}
+    with fresh_engine.connect() as conn:
+        orders = dict(conn.execute(sa.select(match_keys.c.mpi_id, match_keys.c.mpi_order)).all())
+    assert orders == {m: mpi_order(m) for m in (old, new, odd)}  # SQL and Python agree
+    assert mpi_order(odd) == 0 and mpi_order(new) < mpi_order(old)
     with fresh_engine.begin() as conn:
         links = SqlLinkRepository(conn, crypto)
-        assert links.candidates(["phone:13800138000"], cap=10) == ["A" * 64, "B" * 64]
-        links.replace_keys("B" * 64, [])  # rewritten by record, through ix_match_keys_mpi_id
-        assert links.candidates(["phone:13800138000"], cap=10) == ["A" * 64]
+        assert links.candidates([phone], cap=10) == sorted([old, new])
+        assert links.candidates([phone], cap=1) == [old]  # "A…" sorts last of the two
+        assert links.candidates([name], cap=10) == sorted([old, odd])
+        links.replace_keys(new, [])  # rewritten by record, through ix_match_keys_mpi_id
+        assert links.candidates([phone], cap=10) == [old]
 
     migrate.downgrade(fresh_engine, "0009")
 
@@ -261,8 +286,13 @@ def test_match_keys_survive_the_move_of_their_primary_key_and_back(
         "mpi_id", "key_bidx",
     ]  # fmt: skip
     with fresh_engine.connect() as conn:
-        found = SqlLinkRepository(conn, crypto).candidates(["name:zhangwei|1990"], cap=10)
-    assert found == ["A" * 64]
+        kept = {
+            (r.mpi_id, bytes(r.key_bidx))
+            for r in conn.execute(sa.select(match_keys.c.mpi_id, match_keys.c.key_bidx))
+        }
+    assert kept == {
+        (m, crypto.blind_index(MATCH_KEY_KIND, k)) for m, k in rows if m != new
+    }  # whole 32-byte keys, as before
 
 
 def _document_lookups(engine: Engine, bidx: bytes) -> tuple[list[str], list[str], str]:
