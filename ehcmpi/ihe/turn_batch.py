@@ -20,7 +20,12 @@ and starts as soon as they are there — or after :data:`COMPANY` with what has 
 the wait a worker's clients split into two cohorts that took turns, each group half the size
 (``POST /fhir/Patient``, 32 connections, 2 workers: groups of 5 and 11, or 7 and 9; with it
 15–16), and every group costs a fixed part of a registration's work; ``bench/README.md``.
-A request that arrives while no group works starts at once, as before.
+Clients that do not come back at once — requests that arrive on their own schedule, not in
+answer to the last reply — make that wait a loss: when it ends on the timer with fewer than
+half of the answered clients back, the next :data:`SKIP` groups start as soon as the one
+before ends, and then the worker looks again (registrations offered at 1,000/s, 2 workers:
+median latency 6.6, 10.1, 10.2 → 5.0, 8.2, 5.4 ms).  A request that arrives while no group
+works starts at once, as before.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ Q = TypeVar("Q")
 A = TypeVar("A")
 #: how long the requests left when a group ends wait for the clients it answered (seconds)
 COMPANY = 0.002
+#: groups that start without that wait after one in which most clients did not come back
+SKIP = 8
 
 
 class TurnBatch(Generic[Q, A]):
@@ -57,6 +64,9 @@ class TurnBatch(Generic[Q, A]):
         # Waiting for the clients a group answered: till ``_expected`` wait, or the timer.
         self._waiting: asyncio.TimerHandle | None = None
         self._expected = 0
+        self._answered = 0  # clients the group that ended answered
+        self._returned = 0  # requests that came while waiting for them
+        self._skip = 0  # groups to start without waiting: the clients did not come back
 
     def ask(self, question: Q) -> asyncio.Future[A]:
         """The answer, at the end of this turn of the loop or once a thread is free (a
@@ -65,6 +75,7 @@ class TurnBatch(Generic[Q, A]):
         future: asyncio.Future[A] = loop.create_future()
         self._pending.append((question, future))
         if self._waiting is not None:
+            self._returned += 1
             if len(self._pending) >= self._expected:  # all there: go now
                 self._waiting.cancel()
                 self._waiting = None
@@ -80,6 +91,8 @@ class TurnBatch(Generic[Q, A]):
         return self._busy == 0 or (self._busy < self._threads and len(self._pending) > 1)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._waiting is not None and self._returned * 2 < self._answered:
+            self._skip = SKIP  # timed out, most of the clients answered still away
         self._due = False
         self._waiting = None
         pending, self._pending = self._pending, []
@@ -100,7 +113,12 @@ class TurnBatch(Generic[Q, A]):
         self._settle(pending, answers)
         if self._pending and not self._due and self._may_start():  # arrived meanwhile
             self._due = True
+            if self._skip:  # clients that do not come back at once: no use waiting
+                self._skip -= 1
+                loop.call_soon(self._start, loop)
+                return
             self._expected = len(self._pending) + len(pending)  # and those just answered
+            self._answered, self._returned = len(pending), 0
             self._waiting = loop.call_later(self._company, self._start, loop)
 
     def _answers(self, pending: list[tuple[Q, asyncio.Future[A]]]) -> Sequence[A | Exception]:

@@ -7,6 +7,9 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
+import pytest
+
+from ehcmpi.ihe import turn_batch
 from ehcmpi.ihe.turn_batch import TurnBatch
 
 
@@ -162,3 +165,45 @@ def test_the_requests_left_when_a_group_ends_wait_for_the_clients_it_answered() 
         return [*answered, await late]
 
     assert asyncio.run(ask()) == ["D", "A2", "B2", "C2", "F"]
+
+
+def test_clients_that_do_not_come_back_at_once_are_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Requests that arrive on their own schedule (an open-loop load, a feed with think time):
+    after a wait in which none of the three clients answered came back, the next ``SKIP``
+    groups start the moment the one before ends; then the worker waits again."""
+    monkeypatch.setattr(turn_batch, "SKIP", 1)
+    recorder = Recorder(hold=True)
+    company = 0.5  # long, so that a slow machine passes; the server's is 2 ms
+
+    async def ask() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
+        first = [batch.ask(q) for q in ("a", "b", "c")]
+        await _turns()
+        left = batch.ask("d")  # waits for the group at work
+        await _turns()
+        recorder.released.release()
+        assert await asyncio.gather(*first) == ["A", "B", "C"]
+        await _turns()
+        assert recorder.groups == [["a", "b", "c"]]  # d waits for a, b and c's clients
+        await asyncio.sleep(company * 1.5)  # none of them comes back: d goes alone
+        assert recorder.groups[1:] == [["d"]]
+        later = batch.ask("e")
+        await _turns()
+        recorder.released.release()
+        assert await left == "D"
+        await _turns()
+        assert recorder.groups[2:] == [["e"]]  # at once, not after ``company``
+        last = batch.ask("f")
+        await _turns()
+        recorder.released.release()
+        assert await later == "E"
+        await _turns()
+        assert recorder.groups[3:] == []  # SKIP groups are over: f waits for e's client
+        await asyncio.sleep(company * 1.5)
+        assert recorder.groups[3:] == [["f"]]
+        recorder.released.release()
+        return [await last]
+
+    assert asyncio.run(ask()) == ["F"]
