@@ -33,6 +33,20 @@ async def _turns(n: int = 5) -> None:
         await asyncio.sleep(0.01)
 
 
+async def _three_answered_while_a_fourth_waits(
+    batch: TurnBatch[str, str], recorder: Recorder
+) -> asyncio.Future[str]:
+    """One thread: a group of three works while a fourth request waits; the group is
+    answered.  The fourth's answer to come."""
+    first = [batch.ask(q) for q in ("a", "b", "c")]
+    await _turns()
+    left = batch.ask("d")  # waits for the group at work
+    await _turns()
+    recorder.released.release()
+    assert await asyncio.gather(*first) == ["A", "B", "C"]
+    return left
+
+
 def test_on_the_loop_one_turns_questions_are_one_group() -> None:
     recorder = Recorder(hold=False)
 
@@ -135,12 +149,7 @@ def test_the_requests_left_when_a_group_ends_wait_for_the_clients_it_answered() 
 
     async def ask() -> list[str]:
         batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
-        first = [batch.ask(q) for q in ("a", "b", "c")]
-        await _turns()
-        left = batch.ask("d")  # waits for the group at work
-        await _turns()
-        recorder.released.release()
-        assert await asyncio.gather(*first) == ["A", "B", "C"]
+        left = await _three_answered_while_a_fourth_waits(batch, recorder)
         back = []
         for again in ("a2", "b2"):
             back.append(batch.ask(again))
@@ -179,12 +188,7 @@ def test_clients_that_do_not_come_back_at_once_are_not_waited_for(
 
     async def ask() -> list[str]:
         batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
-        first = [batch.ask(q) for q in ("a", "b", "c")]
-        await _turns()
-        left = batch.ask("d")  # waits for the group at work
-        await _turns()
-        recorder.released.release()
-        assert await asyncio.gather(*first) == ["A", "B", "C"]
+        left = await _three_answered_while_a_fourth_waits(batch, recorder)
         await _turns()
         assert recorder.groups == [["a", "b", "c"]]  # d waits for a, b and c's clients
         await asyncio.sleep(company * 1.5)  # none of them comes back: d goes alone
