@@ -65,7 +65,6 @@ class TurnBatch(Generic[Q, A]):
         self._waiting: asyncio.TimerHandle | None = None
         self._expected = 0
         self._answered = 0  # clients the group that ended answered
-        self._returned = 0  # requests that came while waiting for them
         self._skip = 0  # groups to start without waiting: the clients did not come back
 
     def ask(self, question: Q) -> asyncio.Future[A]:
@@ -75,7 +74,6 @@ class TurnBatch(Generic[Q, A]):
         future: asyncio.Future[A] = loop.create_future()
         self._pending.append((question, future))
         if self._waiting is not None:
-            self._returned += 1
             if len(self._pending) >= self._expected:  # all there: go now
                 self._waiting.cancel()
                 self._waiting = None
@@ -91,8 +89,10 @@ class TurnBatch(Generic[Q, A]):
         return self._busy == 0 or (self._busy < self._threads and len(self._pending) > 1)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._waiting is not None and self._returned * 2 < self._answered:
-            self._skip = SKIP  # timed out, most of the clients answered still away
+        if self._waiting is not None:  # timed out: how many of the answered came back?
+            back = len(self._pending) - (self._expected - self._answered)
+            if back * 2 < self._answered:
+                self._skip = SKIP
         self._due = False
         self._waiting = None
         pending, self._pending = self._pending, []
@@ -118,7 +118,7 @@ class TurnBatch(Generic[Q, A]):
                 loop.call_soon(self._start, loop)
                 return
             self._expected = len(self._pending) + len(pending)  # and those just answered
-            self._answered, self._returned = len(pending), 0
+            self._answered = len(pending)
             self._waiting = loop.call_later(self._company, self._start, loop)
 
     def _answers(self, pending: list[tuple[Q, asyncio.Future[A]]]) -> Sequence[A | Exception]:
