@@ -102,8 +102,9 @@ class _CapturedPatients(SqlPatientRepository):
         ]
         # What registration's matcher indexes (Linker.refresh → Matcher.index): the
         # blocking keys of the new golden record, as blind indexes.
+        order = mpi_order(patient.mpi_id)
         self._rows["match_keys"] += [
-            {"mpi_id": patient.mpi_id, "key_bidx": bidx, "mpi_order": mpi_order(patient.mpi_id)}
+            {"mpi_id": patient.mpi_id, "key_bidx": bidx, "mpi_order": order}
             for bidx in dict.fromkeys(
                 self._crypto.blind_index(MATCH_KEY_KIND, key)
                 for key in self._matcher.keys(golden_match_record(patient))

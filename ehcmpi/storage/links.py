@@ -68,16 +68,17 @@ BIDX_SIZE = 32
 _HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
 
 
-def _key_at(n: str, size: int = BIDX_SIZE) -> str:
-    """SQL for the first ``size`` bytes of the ``n``-th (from 1) blind index of the ``:keys``
-    parameter (``_packed``)."""
-    return f"substr(:keys, ({n} - 1) * {BIDX_SIZE} + 1, {size})"
+def _key_at(n: str) -> str:
+    """SQL for the ``n``-th (from 1) blind index of the ``:keys`` parameter (``_packed``)."""
+    return f"substr(:keys, ({n} - 1) * {BIDX_SIZE} + 1, {BIDX_SIZE})"
 
 
-def _by_key(key: str, prefix: str) -> str:
-    """SQL: the match keys equal to ``key`` through ``ix_match_keys_key`` (whose expression
-    ``substr(key_bidx, 1, 8)`` the condition repeats, so that both databases use it)."""
-    return f"substr(key_bidx, 1, {MATCH_KEY_PREFIX}) = {prefix} AND key_bidx = {key}"
+def _by_key(key: str) -> str:
+    """SQL: the match keys equal to ``key`` (an SQL expression) through ``ix_match_keys_key``,
+    whose expression ``substr(key_bidx, 1, 8)`` the condition repeats so that both databases
+    use it."""
+    prefix = f"substr(key_bidx, 1, {MATCH_KEY_PREFIX})"
+    return f"{prefix} = substr({key}, 1, {MATCH_KEY_PREFIX}) AND key_bidx = {key}"
 
 
 # PostgreSQL: the candidates of packed keys (``_packed``), the n-th key at most its cap
@@ -91,7 +92,7 @@ CANDIDATES_PACKED = Hot(
         "SELECT DISTINCT m.mpi_id "
         "FROM unnest(string_to_array(:caps, ',')::int[]) WITH ORDINALITY AS k(cap, n) "
         "CROSS JOIN LATERAL (SELECT mpi_id FROM match_keys "
-        f"WHERE {_by_key(_key_at('k.n::int'), _key_at('k.n::int', MATCH_KEY_PREFIX))} "
+        f"WHERE {_by_key(_key_at('k.n::int'))} "
         "ORDER BY mpi_order DESC LIMIT k.cap) AS m"
     ).bindparams(sa.bindparam("keys", type_=sa.LargeBinary), sa.bindparam("caps", type_=sa.String)),
     generic=True,
@@ -431,7 +432,7 @@ def _candidates_sql(count: int) -> Hot:
     # SQLite refuses LIMIT inside a compound member unless it is a subquery.
     parts = [
         f"SELECT mpi_id FROM (SELECT mpi_id FROM match_keys "
-        f"WHERE {_by_key(f':k{n}', f'substr(:k{n}, 1, {MATCH_KEY_PREFIX})')} "
+        f"WHERE {_by_key(f':k{n}')} "
         f"ORDER BY mpi_order DESC LIMIT :c{n}) AS m{n}"
         for n in range(count)
     ]
