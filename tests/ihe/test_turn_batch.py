@@ -125,6 +125,7 @@ def test_a_lone_question_left_when_a_group_ends_waits_briefly_for_company() -> N
         assert recorder.groups == [["a"], ["b", "c"]]
         recorder.released.release()
         assert await asyncio.gather(second, third) == ["B", "C"]
+        batch = TurnBatch(recorder, threads=2, company=company)  # an idle worker
         fourth = batch.ask("d")  # nothing works: goes at once
         await _turns()
         fifth = batch.ask("e")  # lone, waits for d's group
@@ -160,6 +161,7 @@ def test_the_requests_left_when_a_group_ends_wait_for_the_clients_it_answered() 
         assert recorder.groups[1:] == [["d", "a2", "b2", "c2"]]
         recorder.released.release()
         answered = await asyncio.gather(left, *back)
+        batch = TurnBatch(recorder, threads=1, company=company)  # an idle worker
         lone = batch.ask("e")  # nothing at work: goes at once
         await _turns()
         late = batch.ask("f")
@@ -174,6 +176,52 @@ def test_the_requests_left_when_a_group_ends_wait_for_the_clients_it_answered() 
         return [*answered, await late]
 
     assert asyncio.run(ask()) == ["D", "A2", "B2", "C2", "F"]
+
+
+def test_when_no_request_waited_the_first_client_back_waits_for_the_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One thread: a group of two ends with no request waiting (both of the worker's
+    clients were in it).  The first of them back does not start a group of one: it waits
+    for the other, and the two go together.  One that comes back alone goes after
+    ``company``; as the other did not come back, the next ``SKIP`` groups do not wait."""
+    monkeypatch.setattr(turn_batch, "SKIP", 1)
+    recorder = Recorder(hold=True)
+    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
+
+    async def ask() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
+        first = [batch.ask(q) for q in ("a", "b")]
+        await _turns()
+        recorder.released.release()
+        assert await asyncio.gather(*first) == ["A", "B"]
+        back = [batch.ask("a2")]
+        await _turns()
+        assert recorder.groups == [["a", "b"]]  # a2 waits for b's client
+        back.append(batch.ask("b2"))
+        await _turns()
+        assert recorder.groups[1:] == [["a2", "b2"]]
+        recorder.released.release()
+        assert await asyncio.gather(*back) == ["A2", "B2"]
+        alone = batch.ask("a3")
+        await _turns()
+        assert recorder.groups[2:] == []  # waits for b's client ...
+        await asyncio.sleep(company * 1.5)  # ... who does not come back
+        assert recorder.groups[2:] == [["a3"]]
+        recorder.released.release()
+        assert await alone == "A3"
+        again = [batch.ask("a4")]
+        await _turns()
+        assert recorder.groups[3:] == [["a4"]]  # nothing works: at once
+        again.append(batch.ask("a5"))
+        recorder.released.release()
+        await _turns()
+        # a5 waited for a4's group only, not then for a4's client: b's had not come back
+        assert recorder.groups[4:] == [["a5"]]
+        recorder.released.release()
+        return list(await asyncio.gather(*again))
+
+    assert asyncio.run(ask()) == ["A4", "A5"]
 
 
 def test_clients_that_do_not_come_back_at_once_are_not_waited_for(
