@@ -80,6 +80,7 @@ class TurnBatch(Generic[Q, A]):
             if len(self._pending) >= self._expected:  # all there: go now
                 self._waiting.cancel()
                 self._waiting = None
+                self._due = True
                 loop.call_soon(self._start, loop)
         elif self._due:
             pass

@@ -178,6 +178,26 @@ def test_the_requests_left_when_a_group_ends_wait_for_the_clients_it_answered() 
     assert asyncio.run(ask()) == ["D", "A2", "B2", "C2", "F"]
 
 
+def test_requests_of_the_turn_the_wait_ends_in_go_with_its_group() -> None:
+    """The clients a group answered are all back, and a further request arrives in the same
+    turn of the loop: it joins the group about to start; no second, empty group starts."""
+    recorder = Recorder(hold=True)
+
+    async def ask() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=0.5)
+        first = [batch.ask(q) for q in ("a", "b")]
+        await _turns()
+        recorder.released.release()
+        await asyncio.gather(*first)
+        back = [batch.ask(q) for q in ("a2", "b2", "new")]  # one turn
+        await _turns()
+        assert recorder.groups[1:] == [["a2", "b2", "new"]]
+        recorder.released.release()
+        return list(await asyncio.gather(*back))
+
+    assert asyncio.run(ask()) == ["A2", "B2", "NEW"]
+
+
 def test_when_no_request_waited_the_first_client_back_waits_for_the_other(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
