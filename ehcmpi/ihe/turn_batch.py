@@ -16,7 +16,8 @@ waits and goes together with the next group — the busier the worker, the more 
 a transaction.  The requests that waited for a group do not start the next one the moment
 that group ends: the clients it has just answered are usually about to send their next
 request, so the next group waits for as many requests as were waiting plus those answered,
-and starts as soon as they are there — or after :data:`COMPANY` with what has come.  Without
+and starts as soon as they are there — or with what has come once none has come for
+:data:`COMPANY`, or :data:`LONGEST` times that after the wait began.  Without
 the wait a worker's clients split into two cohorts that took turns, each group half the size
 (``POST /fhir/Patient``, 32 connections, 2 workers: groups of 5 and 11, or 7 and 9; with it
 15–16), and every group costs a fixed part of a registration's work; ``bench/README.md``.
@@ -39,8 +40,12 @@ from typing import Generic, TypeVar
 
 Q = TypeVar("Q")
 A = TypeVar("A")
-#: how long the requests left when a group ends wait for the clients it answered (seconds)
+#: how long the requests left when a group ends wait for the next of the clients it answered
+#: (seconds): a group's 16 answers took the loop 2–5 ms to render, the clients coming back
+#: meanwhile one by one
 COMPANY = 0.002
+#: a wait that clients keep coming back to ends at the latest this many ``COMPANY`` in
+LONGEST = 3
 #: groups that start without that wait after one in which most clients did not come back
 SKIP = 8
 
@@ -67,6 +72,7 @@ class TurnBatch(Generic[Q, A]):
         # Waiting for the clients a group answered: till ``_expected`` wait, or the timer.
         self._waiting: asyncio.TimerHandle | None = None
         self._expected = 0
+        self._wait_ends = 0.0  # loop time at which the wait ends however many come back
         self._answered = 0  # clients the group that ended answered
         self._skip = 0  # groups to start without waiting: the clients did not come back
 
@@ -77,16 +83,19 @@ class TurnBatch(Generic[Q, A]):
         future: asyncio.Future[A] = loop.create_future()
         self._pending.append((question, future))
         if self._waiting is not None:
+            self._waiting.cancel()
             if len(self._pending) >= self._expected:  # all there: go now
-                self._waiting.cancel()
                 self._waiting = None
                 self._due = True
                 loop.call_soon(self._start, loop)
+            else:  # one more back: wait for the next as long again, up to the limit
+                then = min(loop.time() + self._company, self._wait_ends)
+                self._waiting = loop.call_at(then, self._start, loop)
         elif self._due:
             pass
         elif self._first_back():  # wait for the others the last group answered
             self._answered -= 1  # as if this one had waited: who comes back are the others
-            self._waiting = loop.call_later(self._company, self._start, loop)
+            self._wait(loop)
         elif self._may_start():
             self._due = True
             loop.call_soon(self._start, loop)
@@ -137,7 +146,11 @@ class TurnBatch(Generic[Q, A]):
                 return
             self._expected = len(self._pending) + len(pending)  # and those just answered
             self._answered = len(pending)
-            self._waiting = loop.call_later(self._company, self._start, loop)
+            self._wait(loop)
+
+    def _wait(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._wait_ends = loop.time() + LONGEST * self._company
+        self._waiting = loop.call_later(self._company, self._start, loop)
 
     def _answers(self, pending: list[tuple[Q, asyncio.Future[A]]]) -> Sequence[A | Exception]:
         try:

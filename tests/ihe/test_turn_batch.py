@@ -198,6 +198,53 @@ def test_requests_of_the_turn_the_wait_ends_in_go_with_its_group() -> None:
     assert asyncio.run(ask()) == ["A2", "B2", "NEW"]
 
 
+def test_the_wait_goes_on_while_clients_keep_coming_back_up_to_a_limit() -> None:
+    """The answered clients come back one by one as the loop renders their answers: each
+    one back restarts the ``company`` wait for the next, so the group takes all that
+    came back in time; but not for ever: the wait ends ``LONGEST`` times ``company``
+    after it began, however many are still coming."""
+    recorder = Recorder(hold=True)
+    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
+
+    async def ask() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
+        first = [batch.ask(q) for q in ("a", "b", "c")]
+        await _turns()
+        waiting = [batch.ask("d")]
+        await _turns()
+        recorder.released.release()
+        await asyncio.gather(*first)
+        for again in ("a2", "b2"):  # each back within ``company`` of the one before
+            await asyncio.sleep(company * 0.6)
+            waiting.append(batch.ask(again))
+        await asyncio.sleep(company * 0.6)
+        assert recorder.groups[1:] == []  # b2 came back in time: still waiting for c's
+        await asyncio.sleep(company * 0.6)  # who does not come
+        assert recorder.groups[1:] == [["d", "a2", "b2"]]
+        recorder.released.release()
+        await asyncio.gather(*waiting)
+
+        batch = TurnBatch(recorder, threads=1, company=company)  # an idle worker
+        many = [batch.ask(f"m{i}") for i in range(8)]
+        await _turns()
+        waiting = [batch.ask("n")]
+        await _turns()
+        recorder.released.release()
+        await asyncio.gather(*many)
+        for i in range(5):  # one every 0.7 company: past the limit (3 company) by the fifth
+            await asyncio.sleep(company * 0.7)
+            waiting.append(batch.ask(f"m{i}-2"))
+        await _turns()
+        assert recorder.groups[2] == [f"m{i}" for i in range(8)]
+        assert recorder.groups[3][:4] == ["n", "m0-2", "m1-2", "m2-2"]
+        assert "m4-2" not in recorder.groups[3]  # came after the limit
+        recorder.released.release()
+        recorder.released.release()
+        return list(await asyncio.gather(*waiting))
+
+    assert asyncio.run(ask()) == ["N", "M0-2", "M1-2", "M2-2", "M3-2", "M4-2"]
+
+
 def test_when_no_request_waited_the_first_client_back_waits_for_the_other(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
