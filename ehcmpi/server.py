@@ -341,10 +341,10 @@ def serve(settings: Settings) -> None:
         finally:
             engine.dispose()
             close_crypto(crypto)  # each worker opens its own (an HSM session is not forked)
-        if server.http_workers > 1:
+        if settings.http_workers > 1:
             ports = (http_sock.getsockname()[1], mllp_sock.getsockname()[1])
             handoffs = (Handoff(http_sock, "HTTP"), Handoff(mllp_sock, "MLLP"))
-            _Supervisor(settings, ports, handoffs).run(server.http_workers)
+            _Supervisor(settings, ports, handoffs).run(settings.http_workers)
         else:
             _run(_serve(settings, http_sock, mllp_sock))
     finally:

@@ -32,6 +32,9 @@ from ehcmpi.core.domains import DomainRegistry, IdentifierDomain
 
 DEFAULT_DATABASE_URL = "sqlite:///data/ehcmpi.db"
 DEFAULT_KEY_FILE = "data/ehcmpi.key"
+#: ``http_workers = "auto"`` on PostgreSQL: one per core, at most this many (each worker
+#: holds a few connections of its own: 16 of them stay within PostgreSQL's default 100)
+AUTO_WORKERS_MAX = 16
 
 
 class ConfigError(Exception):
@@ -47,7 +50,8 @@ class ServerSettings(_Section):
     http_port: int = Field(8080, ge=0, le=65535)
     mllp_host: str = "127.0.0.1"
     mllp_port: int = Field(2575, ge=0, le=65535)
-    http_workers: int = Field(1, ge=1, le=64)
+    #: worker processes: a number, or "auto" (``Settings.http_workers``)
+    http_workers: int | Literal["auto"] = "auto"
     #: threads per worker process for database writes and the longer operations (reads run on
     #: the event loop): more than the cores only fight over the GIL (bench/mllp_bench.py:
     #: 8 feed connections, 2 workers: 352 feeds/s with 6 threads, 492 with 2, 327 with 4);
@@ -57,6 +61,13 @@ class ServerSettings(_Section):
     mllp_tls_cert: str | None = None
     mllp_tls_key: str | None = None
     mllp_tls_client_ca: str | None = None
+
+    @field_validator("http_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> int | str:
+        if value == "auto" or (type(value) is int and 1 <= value <= 64):
+            return value  # type: ignore[no-any-return]
+        raise ValueError('应为 1 至 64 的整数或 "auto" (must be a number from 1 to 64, or "auto")')
 
 
 class DatabaseSettings(_Section):
@@ -210,6 +221,20 @@ class Settings(_Section):
 
     def domain_registry(self) -> DomainRegistry:
         return DomainRegistry(d.to_domain() for d in self.identifier_domains)
+
+    @property
+    def http_workers(self) -> int:
+        """``[server] http_workers``; "auto" (the default): one per core this process may
+        run on for PostgreSQL (at most :data:`AUTO_WORKERS_MAX`), one for SQLite, where
+        every write takes the one lock of the whole file."""
+        workers = self.server.http_workers
+        if workers != "auto":
+            return workers
+        if self.database.url.startswith("sqlite:"):
+            return 1
+        affinity = getattr(os, "sched_getaffinity", None)
+        cores = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+        return max(1, min(cores, AUTO_WORKERS_MAX))
 
     @property
     def auto_migrate(self) -> bool:

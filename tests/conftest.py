@@ -43,16 +43,27 @@ def _require_pg() -> None:
         pytest.fail(f"PostgreSQL unreachable at {PG_SERVER} (set EHCMPI_TEST_PG): {exc}")
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+def _fresh_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
     _require_pg()
-    name = f"ehcmpi_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with _pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     yield f"{PG_SERVER}/{name}"
     with _pg_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    yield from _fresh_pg_database("ehcmpi_test")
+
+
+@pytest.fixture
+def own_pg_database_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (a server process's, say), dropped after."""
+    yield from _fresh_pg_database("ehcmpi_own")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

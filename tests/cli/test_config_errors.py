@@ -28,6 +28,17 @@ def test_a_value_of_the_wrong_type_is_named(tmp_path: pathlib.Path, key_file: pa
     assert "server.http_port" in line
 
 
+@pytest.mark.parametrize("workers", ['"two"', "0", "65", "2.5"])
+def test_a_wrong_number_of_workers_is_named(
+    tmp_path: pathlib.Path, key_file: pathlib.Path, workers: str
+) -> None:
+    config = write_config(tmp_path, key_file, extra=f"[server]\nhttp_workers = {workers}\n")
+
+    line = one_error_line(ehcmpi("serve", "--config", config))
+
+    assert "server.http_workers" in line and '"auto"' in line
+
+
 def test_a_missing_config_file_is_named(tmp_path: pathlib.Path) -> None:
     missing = tmp_path / "nowhere.toml"
 

@@ -22,6 +22,8 @@ import pytest
 from ehcmpi.hl7v2.framing import frame
 from ehcmpi.hl7v2.mllp import send
 from ehcmpi.server import _listen
+from ehcmpi.settings import AUTO_WORKERS_MAX
+from tests import support
 from tests.cli.support import (
     EHCMPI,
     ID_CARD_SYSTEM,
@@ -93,6 +95,7 @@ def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
             timeout=10,
         )  # fmt: skip
         ack = asyncio.run(send("127.0.0.1", mllp_port, A01, timeout=10))
+        workers = _workers(process.pid)  # SQLite: http_workers "auto" is one process
 
         process.send_signal(signal.SIGTERM)
         started = time.monotonic()
@@ -102,6 +105,7 @@ def test_serve_answers_fhir_and_mllp_and_stops_cleanly_on_sigterm(
     output = log.read_text(encoding="utf-8", errors="replace")
     assert created.status_code == 201, created.text
     assert b"\rMSA|AA|MSG-E2E-1" in ack  # an ITI-8 feed, registered
+    assert workers == []
     assert code == 0, output
     assert stopped_in < 5
     assert "Traceback" not in output
@@ -131,6 +135,23 @@ def test_two_http_workers_share_the_ports_and_all_stop_on_sigterm(
     assert code == 0, output
     assert output.count("stopped") == 2  # both workers drained and stopped
     assert "Traceback" not in output
+
+
+@pytest.mark.postgres
+def test_on_postgresql_serve_runs_one_worker_per_core_by_default(
+    tmp_path: pathlib.Path, key_file: pathlib.Path, own_pg_database_url: str
+) -> None:
+    """``http_workers = "auto"``, the default: on PostgreSQL one worker per core this
+    process may run on (at most ``AUTO_WORKERS_MAX``), so a new install uses the machine."""
+    config = support.write_config(tmp_path / "pg.toml", own_pg_database_url, key_file)
+    assert ehcmpi("db", "upgrade", "--config", config).returncode == 0
+    cores = min(len(os.sched_getaffinity(0)), AUTO_WORKERS_MAX)
+    with _serving(config, tmp_path / "serve.log") as (process, base, _):
+        workers = _workers(process.pid)
+        read = httpx.get(f"{base}/metadata", timeout=10)
+
+    assert len(workers) == (cores if cores > 1 else 0)
+    assert read.status_code == 200
 
 
 def test_accepted_connections_get_tcp_nodelay() -> None:

@@ -18,13 +18,11 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -34,7 +32,6 @@ from ehcmpi.hl7v2.mllp import MllpServer, send
 from ehcmpi.settings import load_settings
 from ehcmpi.storage.tables import outbox
 from tests.cli.support import EHCMPI, citizen_id, environment
-from tests.conftest import PG_SERVER
 from tests.support import write_config
 
 pytestmark = pytest.mark.postgres
@@ -221,26 +218,15 @@ class Setup:
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    """A database of this test's own: the server's outbox holds nothing but its rows."""
-    name = f"ehcmpi_iti10_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_SERVER}/{name}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
 def setup(
     request: pytest.FixtureRequest,
     tmp_path: pathlib.Path,
     key_file: pathlib.Path,
-    database_url: str,
+    own_pg_database_url: str,
 ) -> Iterator[Setup]:
     consumer = Consumer(_free_port(), ack_delay=getattr(request, "param", 0.0))
     config = write_config(
-        tmp_path / "ehcmpi.toml", database_url, key_file,
+        tmp_path / "ehcmpi.toml", own_pg_database_url, key_file,
         extra=f'[[pix_consumers]]\nname = "{CONSUMER}"\nhost = "127.0.0.1"\n'
               f"port = {consumer.port}\ndomains = []\n",
     )  # fmt: skip
