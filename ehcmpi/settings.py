@@ -64,9 +64,11 @@ class ServerSettings(_Section):
 
     @field_validator("http_workers", mode="before")
     @classmethod
-    def _workers(cls, value: Any) -> int | str:
-        if value == "auto" or (type(value) is int and 1 <= value <= 64):
-            return value  # type: ignore[no-any-return]
+    def _workers(cls, value: object) -> int | str:
+        if value == "auto":
+            return "auto"
+        if type(value) is int and 1 <= value <= 64:  # not a bool, nor 2.0
+            return value
         raise ValueError('应为 1 至 64 的整数或 "auto" (must be a number from 1 to 64, or "auto")')
 
 
