@@ -341,10 +341,11 @@ def serve(settings: Settings) -> None:
         finally:
             engine.dispose()
             close_crypto(crypto)  # each worker opens its own (an HSM session is not forked)
-        if settings.http_workers > 1:
+        workers = settings.http_workers  # "auto" resolved once: one count for the whole run
+        if workers > 1:
             ports = (http_sock.getsockname()[1], mllp_sock.getsockname()[1])
             handoffs = (Handoff(http_sock, "HTTP"), Handoff(mllp_sock, "MLLP"))
-            _Supervisor(settings, ports, handoffs).run(settings.http_workers)
+            _Supervisor(settings, ports, handoffs).run(workers)
         else:
             _run(_serve(settings, http_sock, mllp_sock))
     finally:

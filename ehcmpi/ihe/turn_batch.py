@@ -28,8 +28,8 @@ at once — requests that arrive on their own schedule, not in answer to the las
 that wait a loss: when it ends on the timer with fewer than half of the answered clients
 back, the next :data:`SKIP` groups start as soon as the one before ends, and then the worker
 looks again (registrations offered at 1,000/s, 2 workers: median latency 6.6, 10.1, 10.2 →
-5.0, 8.2, 5.4 ms).  A request that arrives while no group
-works starts at once, as before, unless it is the first back of such a group.
+5.0, 8.2, 5.4 ms).  A request that arrives while no group works starts at once, as before,
+unless it is the first back of such a group.
 """
 
 from __future__ import annotations
