@@ -50,12 +50,13 @@ from typing import Any, cast
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert, ValuesBase
 
+from ehcmpi.storage.coalesce import coalesce, footprint
 from ehcmpi.storage.wire import Batch, Command, Statement, begin, column_names, statement
 
 #: Key in the DBAPI connection's ``info``: commands queued by ``Hot.later``, not yet sent.
@@ -68,10 +69,15 @@ FETCHED = "ehcmpi.fetched"
 class Hot:
     """One SQL statement, run with the least overhead the dialect allows."""
 
-    def __init__(self, statement: Executable, *, generic: bool = False) -> None:
+    def __init__(
+        self, statement: Executable, *, generic: bool = False, writes: Table | None = None
+    ) -> None:
         """``generic``: PostgreSQL runs it on its generic plan, never one made for the
-        parameters (``storage.wire``); for a statement it would otherwise plan every time."""
+        parameters (``storage.wire``); for a statement it would otherwise plan every time.
+        ``writes``: for a text statement, the one table it reads and writes (so that queued
+        inserts may travel past it, ``storage.coalesce``)."""
         self._generic = generic
+        self._footprint = footprint(statement, writes)
         self._returning = bool(getattr(statement, "_returning", ()))
         if isinstance(statement, Insert) and not self._returning:
             # no implicit ``RETURNING id`` of an autoincrement key: nobody reads it (these
@@ -89,7 +95,7 @@ class Hot:
             compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=keys))
             if any(p.expanding for p in compiled.binds.values()):
                 raise TypeError("a Hot statement cannot take an expanding parameter")
-            sql = statement(compiled.string, generic=self._generic)
+            sql = statement(compiled.string, generic=self._generic, footprint=self._footprint)
             found = self._compiled[key] = (sql, dict(compiled.params))
         return found
 
@@ -216,7 +222,7 @@ def run_together(
 def _send(conn: Connection, commands: list[Command]) -> tuple[Batch, list[Any]]:
     """BEGIN if due, the queue, then ``commands``, in one round trip: their results."""
     driver = _driver(conn)
-    sent = _opening(driver, [*(conn.info.pop(QUEUED, None) or []), *commands])
+    sent = _opening(driver, [*coalesce(conn.info.pop(QUEUED, None) or []), *commands])
     batch = Batch(driver)
     return batch, batch.send(sent)[-len(commands) :]
 
@@ -258,7 +264,7 @@ def flush(conn: Connection) -> None:
     queued: list[Command] | None = conn.info.pop(QUEUED, None)
     if queued:
         driver = _driver(conn)
-        Batch(driver).send(_opening(driver, queued))
+        Batch(driver).send(_opening(driver, coalesce(queued)))
 
 
 def commit_with_queue(conn: Connection) -> None:
@@ -269,7 +275,7 @@ def commit_with_queue(conn: Connection) -> None:
     if queued:
         driver = _driver(conn)
         try:
-            Batch(driver).send(_opening(driver, [*queued, b"COMMIT"]))
+            Batch(driver).send(_opening(driver, [*coalesce(queued), b"COMMIT"]))
         except psycopg.Error:
             # SQLAlchemy counts the transaction as ended and would pool the connection with
             # it still open and failed: end it here.

@@ -114,6 +114,7 @@ KEYS_INSERT_PACKED = Hot(
         sa.bindparam("keys", type_=sa.LargeBinary),
     ),
     generic=True,
+    writes=match_keys,
 )
 DECISION = sa.select(match_decisions).where(_m.id == sa.bindparam("id"))
 

@@ -51,6 +51,20 @@ ExecStatus = pq.ExecStatus
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """The tables a write touches (``storage.coalesce`` moves queued inserts by it)."""
+
+    #: the table written
+    written: str
+    #: the tables its foreign keys point to
+    parents: frozenset[str]
+    #: every table it reads or writes, ``written`` and ``parents`` included
+    touched: frozenset[str]
+    #: a plain ``INSERT … VALUES`` of one row: it reads no table but its own and the parents'
+    values: bool
+
+
+@dataclass(frozen=True)
 class Statement:
     """A statement in the server's own form: ``$n`` placeholders and their parameter names
     (``source``: as SQLAlchemy rendered it, with ``%(name)s`` placeholders)."""
@@ -60,10 +74,14 @@ class Statement:
     source: str
     #: run on the generic plan, never planned for its parameters (inside a transaction)
     generic: bool = False
+    #: what it writes, if it is a write whose tables are known
+    footprint: Footprint | None = None
 
 
 @lru_cache(maxsize=1024)
-def statement(pyformat_sql: str, *, generic: bool = False) -> Statement:
+def statement(
+    pyformat_sql: str, *, generic: bool = False, footprint: Footprint | None = None
+) -> Statement:
     """Convert psycopg's ``%(name)s`` placeholders (SQLAlchemy's rendering) to ``$n``."""
     order: dict[str, int] = {}
 
@@ -76,7 +94,7 @@ def statement(pyformat_sql: str, *, generic: bool = False) -> Statement:
         return f"${order[name]}"
 
     query = _PLACEHOLDER.sub(number, pyformat_sql).encode()
-    return Statement(query, tuple(order), pyformat_sql, generic)
+    return Statement(query, tuple(order), pyformat_sql, generic, footprint)
 
 
 Command = tuple[Statement, Mapping[str, Any]]
