@@ -64,10 +64,12 @@ class Footprint:
     values: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Statement:
     """A statement in the server's own form: ``$n`` placeholders and their parameter names
-    (``source``: as SQLAlchemy rendered it, with ``%(name)s`` placeholders)."""
+    (``source``: as SQLAlchemy rendered it, with ``%(name)s`` placeholders).  One object per
+    text (:func:`statement` keeps them), so it compares and hashes by identity: cheap, as
+    a key of the queue's groups (``storage.coalesce``)."""
 
     query: bytes
     names: tuple[str, ...]
