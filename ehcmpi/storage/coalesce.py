@@ -40,6 +40,8 @@ from ehcmpi.storage.wire import Command, Footprint, Statement
 #: the most rows one statement carries (a power of two)
 MOST_ROWS = 32
 _VALUES = b" VALUES ("
+#: an upsert's rows stay one per statement: PostgreSQL refuses one that meets a row twice
+_UPSERT = b" DO UPDATE "
 _PARAMETER = re.compile(rb"\$(\d+)")
 _ONE_ROW = re.compile(rb"\((\$\d+(::[A-Z ]+)?)(, \$\d+(::[A-Z ]+)?)*\)")
 
@@ -127,7 +129,7 @@ def _rows_statement(stmt: Statement, rows: int) -> Statement | None:
     is not of that plain form."""
     query = stmt.query
     start = query.find(_VALUES)
-    if start < 0 or query.find(_VALUES, start + 1) >= 0:
+    if start < 0 or query.find(_VALUES, start + 1) >= 0 or _UPSERT in query:
         return None
     one = _ONE_ROW.match(query, start + len(_VALUES) - 1)
     if one is None or _PARAMETER.search(query, one.end()):

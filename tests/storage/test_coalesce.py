@@ -5,6 +5,7 @@ backends — and on PostgreSQL the rows of several records really do share state
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from ehcmpi.core.model import (
@@ -144,3 +145,18 @@ def test_many_rows_go_in_few_sizes_of_statement_in_their_order() -> None:
     assert sizes == [32, 32, 16, 4, 2, 1]
     assert [v for _, params in sent for v in params.values()] == [str(n) for n in range(87)]
     assert sent[-1] == (audit, {"actor": "86"})  # a lone row keeps the statement of one row
+
+
+def test_an_upserts_rows_keep_a_statement_each() -> None:
+    """Two rows of one upsert meeting the same row work one after the other, but PostgreSQL
+    refuses them in one statement (``ON CONFLICT DO UPDATE command cannot affect row a second
+    time``)."""
+    dialect = sa.create_engine("postgresql+psycopg://", poolclass=sa.pool.NullPool).dialect
+    insert = postgresql.insert(audit_log)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["id"], set_={"actor": insert.excluded.actor}
+    )
+    sql = upsert.compile(dialect=dialect, column_keys=["id", "actor"]).string
+    stmt = statement(sql, footprint=footprint(upsert))
+    rows = [{"id": 1, "actor": "x"}, {"id": 1, "actor": "y"}]
+    assert coalesce([(stmt, row) for row in rows]) == [(stmt, row) for row in rows]
