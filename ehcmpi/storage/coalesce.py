@@ -6,7 +6,7 @@ keys and card account, then the next patient's.  Sent as they were queued, sixte
 registrations were 97 statements in the commit's batch, each a ``Bind``/``Execute`` of its own
 that the server parses, plans from cache, starts and ends; and the writer thread let go of the
 interpreter's lock around every one of them (psycopg releases it around each libpq call), so
-under load it waited for the lock about four times as long as it worked
+under load queueing them took it 2.24 ms for 0.57 ms of CPU, the rest waiting for the lock
 (``bench/README.md``).  Here every row of a plain ``INSERT … VALUES`` joins the first queued
 row of the same statement, and they go as ``VALUES (…), (…), …``: sixteen registrations are
 22 statements, and PostgreSQL's CPU per registration fell by an eighth.
