@@ -4,10 +4,8 @@ units of work on the emptied test database of each backend."""
 from __future__ import annotations
 
 import pathlib
-import uuid
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,27 +20,11 @@ from ehcmpi.storage.uow import SqlUnitOfWork
 UowMaker = Callable[[], SqlUnitOfWork]
 
 
-def _server(database_url: str) -> str:
-    return database_url.rsplit("/", 1)[0]
-
-
-@pytest.fixture
-def fresh_pg_url(pg_database_url: str) -> Iterator[str]:
-    """A brand-new, empty PostgreSQL database, dropped after the test."""
-    server = _server(pg_database_url)
-    name = f"ehcmpi_fresh_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"{server}/{name}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
     """An empty database of each backend, never migrated."""
     if request.param == "postgresql":
-        return str(request.getfixturevalue("fresh_pg_url"))
+        return str(request.getfixturevalue("own_pg_database_url"))
     return f"sqlite:///{tmp_path / 'fresh.db'}"
 
 

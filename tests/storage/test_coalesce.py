@@ -78,9 +78,10 @@ def test_records_queued_together_are_stored_whole_each_row_where_it_belongs(
 
 
 def test_on_postgresql_the_rows_of_one_statement_share_it(
-    fresh_pg_url: str, crypto: CryptoProvider
+    own_pg_database_url: str, crypto: CryptoProvider
 ) -> None:
-    engine = create_database_engine(fresh_pg_url, pool_size=1)  # one connection: its statements
+    # one connection, so that its prepared statements are all of the transaction's
+    engine = create_database_engine(own_pg_database_url, pool_size=1)
     migrate.upgrade(engine)
     try:
         _queue_records(lambda: SqlUnitOfWork(engine, crypto, write=True))

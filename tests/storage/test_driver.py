@@ -119,11 +119,11 @@ def test_linking_a_new_records_source_amends_its_queued_insert(
 
 
 def test_prepared_hot_statements_survive_rollbacks_on_the_same_connection(
-    fresh_pg_url: str, crypto: CryptoProvider
+    own_pg_database_url: str, crypto: CryptoProvider
 ) -> None:
     """psycopg answers a rollback with DEALLOCATE ALL once it has prepared statements of its
     own; write connections must not let it, or the next hot statement fails."""
-    engine = create_database_engine(fresh_pg_url, pool_size=1)
+    engine = create_database_engine(own_pg_database_url, pool_size=1)
     migrate.upgrade(engine)
     try:
         for attempt in range(3):
@@ -141,12 +141,12 @@ def test_prepared_hot_statements_survive_rollbacks_on_the_same_connection(
 
 
 def test_the_blocking_key_statements_run_on_their_generic_plans_and_nothing_else_does(
-    fresh_pg_url: str, crypto: CryptoProvider
+    own_pg_database_url: str, crypto: CryptoProvider
 ) -> None:
     """PostgreSQL would plan the candidate search and the packed key insert afresh for every
     registration (a plan for the number of keys looks cheaper); they are marked generic, and
     the setting that makes them so ends with each of them."""
-    engine = create_database_engine(fresh_pg_url, pool_size=1)
+    engine = create_database_engine(own_pg_database_url, pool_size=1)
     migrate.upgrade(engine)
     add_patients(lambda: SqlUnitOfWork(engine, crypto, write=True), A)
     keys = ["name:zhangwei", "phone:138", "birth:1990", "area:110101"]

@@ -48,12 +48,12 @@ def test_a_server_that_never_answers_fails_the_connection_within_the_timeout() -
 
 
 def test_after_the_server_drops_every_connection_one_read_fails_and_the_next_reconnects(
-    fresh_pg_url: str, crypto: CryptoProvider
+    own_pg_database_url: str, crypto: CryptoProvider
 ) -> None:
     """What a PostgreSQL restart does to the pools: the broken connection's error reaches one
     caller (as SQLAlchemy's own disconnect handling would); the pool is replaced, so the next
     read — a Hot statement on the driver's cursor — connects afresh."""
-    engine = create_database_engine(fresh_pg_url)
+    engine = create_database_engine(own_pg_database_url)
     migrate.upgrade(engine)
     uow = SqlUnitOfWorkFactory(engine, crypto)
     try:
@@ -61,7 +61,7 @@ def test_after_the_server_drops_every_connection_one_read_fails_and_the_next_rec
             with uow() as u, uow() as v, uow(write=True) as w:
                 assert u.patients.get("M1") is None and v.patients.find_by_ehc_id("E") is None
                 assert w.patients.get("M1") is None
-        with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
+        with psycopg.connect(own_pg_database_url, autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -87,15 +87,15 @@ def _flush_after(engine: sa.Engine) -> str:
 
 
 def test_every_session_writes_back_what_it_evicts_as_configured(
-    fresh_pg_url: str, tmp_path: pathlib.Path
+    own_pg_database_url: str, tmp_path: pathlib.Path
 ) -> None:
     """``[database] backend_flush_after`` reaches every session of both pools and survives the
     rollback a pool does when a connection comes back; "" leaves the server's own value."""
-    with psycopg.connect(fresh_pg_url) as plain:
+    with psycopg.connect(own_pg_database_url) as plain:
         servers_own = plain.execute("SHOW backend_flush_after").fetchone()
     assert servers_own is not None and servers_own[0] != "512kB"  # the test must see a change
     config = tmp_path / "ehcmpi.toml"
-    config.write_text(f'[database]\nurl = "{fresh_pg_url}"\nbackend_flush_after = "512kB"\n')
+    config.write_text(f'[database]\nurl = "{own_pg_database_url}"\nbackend_flush_after = "512kB"\n')
     engine = connect_database(load_settings(str(config), environ={}))
     reads = read_engine_for(engine)
     try:
@@ -106,7 +106,7 @@ def test_every_session_writes_back_what_it_evicts_as_configured(
     finally:
         reads.dispose()
         engine.dispose()
-    unset = create_database_engine(fresh_pg_url, flush_after="")
+    unset = create_database_engine(own_pg_database_url, flush_after="")
     unset_reads = read_engine_for(unset)
     try:
         assert _flush_after(unset) == _flush_after(unset_reads) == servers_own[0]
