@@ -92,7 +92,7 @@ class TurnBatch(Generic[Q, A]):
                 then = min(loop.time() + self._company, self._wait_ends)
                 self._waiting = loop.call_at(then, self._start, loop)
         elif self._due:
-            pass
+            pass  # a group starts at the end of this turn: this question goes with it
         elif self._first_back():  # wait for the others the last group answered
             self._answered -= 1  # as if this one had waited: who comes back are the others
             self._wait(loop)

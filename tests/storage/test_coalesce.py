@@ -27,6 +27,8 @@ from tests.storage.conftest import UowMaker
 from tests.storage.support import PHONE, A, add_patients, at
 
 NEW = ["B" * 64, "C" * 64, "D" * 64, "E" * 64]
+#: PostgreSQL's dialect, to render statements as the server sends them (no connection made)
+PG_DIALECT = sa.create_engine("postgresql+psycopg://", poolclass=sa.pool.NullPool).dialect
 CITIZEN_IDS = [
     "11010519491231002X",
     "110105199001010011",
@@ -107,8 +109,7 @@ def _prepared_inserts(engine: Engine) -> dict[str, list[int]]:
 
 
 def _insert(table: sa.Table, columns: list[str]) -> Statement:
-    dialect = sa.create_engine("postgresql+psycopg://", poolclass=sa.pool.NullPool).dialect
-    sql = table.insert().compile(dialect=dialect, column_keys=columns).string
+    sql = table.insert().compile(dialect=PG_DIALECT, column_keys=columns).string
     return statement(sql, footprint=footprint(table.insert()))
 
 
@@ -152,12 +153,11 @@ def test_an_upserts_rows_keep_a_statement_each() -> None:
     """Two rows of one upsert meeting the same row work one after the other, but PostgreSQL
     refuses them in one statement (``ON CONFLICT DO UPDATE command cannot affect row a second
     time``)."""
-    dialect = sa.create_engine("postgresql+psycopg://", poolclass=sa.pool.NullPool).dialect
     insert = postgresql.insert(audit_log)
     upsert = insert.on_conflict_do_update(
         index_elements=["id"], set_={"actor": insert.excluded.actor}
     )
-    sql = upsert.compile(dialect=dialect, column_keys=["id", "actor"]).string
+    sql = upsert.compile(dialect=PG_DIALECT, column_keys=["id", "actor"]).string
     stmt = statement(sql, footprint=footprint(upsert))
     rows = [{"id": 1, "actor": "x"}, {"id": 1, "actor": "y"}]
     assert coalesce([(stmt, row) for row in rows]) == [(stmt, row) for row in rows]
