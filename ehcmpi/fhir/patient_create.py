@@ -35,7 +35,8 @@ async def create_patient(request: Request) -> FhirResponse:
     registration = registration_request(
         resource, container(request).domains, RegistrationMode.DIRECT
     )
-    result = await registrations(request).ask((registration, actor(request)))
+    client = request.scope.get("client")  # the connection: does it come back at once?
+    result = await registrations(request).ask((registration, actor(request)), client)
     patient = result.patient
     location = f"{base_url(request)}/Patient/{patient.mpi_id}/_history/{patient.version}"
     return FhirResponse(

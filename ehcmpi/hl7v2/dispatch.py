@@ -32,6 +32,7 @@ from contextlib import ExitStack
 from ehcmpi.core.audit import AuditCall, AuditLog
 from ehcmpi.core.errors import DomainError
 from ehcmpi.core.model import Actor
+from ehcmpi.hl7v2 import mllp
 from ehcmpi.hl7v2.ack import build_ack, read_header, reply_codes
 from ehcmpi.hl7v2.codec import HL7Error, Message, Value, build, decode, err_segment, reply_msh
 from ehcmpi.ihe.turn_batch import TurnBatch
@@ -102,7 +103,7 @@ class Dispatcher:
             return self.answer(message)
         group = self._groups.get(kind)
         if group is not None:
-            return await group.ask(message)
+            return await group.ask(message, mllp.peer.get())
         return await asyncio.to_thread(self.answer, message)
 
     def answer(self, message: Message) -> bytes:

@@ -18,7 +18,8 @@ import logging
 import pathlib
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from typing import Any
 
 from ehcmpi.hl7v2.ack import (
@@ -31,6 +32,9 @@ from ehcmpi.hl7v2.framing import FrameDecoder, Oversize, frame
 
 log = logging.getLogger(__name__)
 Handler = Callable[[bytes], Awaitable[bytes]]
+#: the connection the message being answered came on (its peer address), for a handler that
+#: groups messages by how their senders behave (``ihe.turn_batch``)
+peer: ContextVar[Hashable] = ContextVar("mllp_peer", default=None)
 
 
 async def unsupported_handler(message: bytes) -> bytes:
@@ -135,6 +139,7 @@ class MllpServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        peer.set(writer.get_extra_info("peername"))
         decoder = FrameDecoder(self._max)
         try:
             while True:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from ehcmpi.hl7v2 import mllp
 from ehcmpi.hl7v2.framing import FrameDecoder, frame
 from ehcmpi.hl7v2.mllp import MllpServer, send, unsupported_handler
 
@@ -77,6 +78,11 @@ class Connection:
                 raise ConnectionError("server closed the connection")
             self._ready += [i for i in self._decoder.feed(data) if isinstance(i, bytes)]
         return self._ready.pop(0)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """This end's address: the server's peer."""
+        return tuple(self._writer.get_extra_info("sockname"))
 
     async def close(self) -> None:
         self._writer.close()
@@ -170,6 +176,30 @@ def test_several_messages_on_one_connection_are_answered_in_order() -> None:
     acks = asyncio.run(scenario())
 
     assert [segments(a)["MSA"][2] for a in acks] == [f"SEQ{n}" for n in range(5)]
+
+
+def test_a_handler_knows_which_connection_each_message_came_on() -> None:
+    """``mllp.peer``: the sender's address, one per connection, for the handlers that group
+    messages by how each sender behaves (``ihe.turn_batch``)."""
+    seen: list[object] = []
+
+    async def handler(message: bytes) -> bytes:
+        seen.append(mllp.peer.get())
+        return await unsupported_handler(message)
+
+    async def scenario() -> list[tuple[str, int]]:
+        async with running(handler) as server:
+            connections = [await Connection.open(server.port) for _ in range(2)]
+            for n in range(4):
+                await connections[n % 2].exchange(adt(f"P{n}").encode())
+            ends = [c.address for c in connections]
+            for connection in connections:
+                await connection.close()
+            return ends
+
+    first, second = asyncio.run(scenario())
+
+    assert seen == [first, second, first, second] and first != second
 
 
 def test_a_gb18030_message_gets_its_ack_in_gb18030() -> None:

@@ -33,14 +33,31 @@ async def _turns(n: int = 5) -> None:
         await asyncio.sleep(0.01)
 
 
+#: long, so that a slow machine passes; the server's are COMPANY (2 ms) and QUICK (4 ms)
+COMPANY = 0.5
+ALWAYS_QUICK = 60.0  # every client that asks again is quick
+NEVER_QUICK = 0.0
+
+
+def ask(batch: TurnBatch[str, str], question: str) -> asyncio.Future[str]:
+    """A question from the client named by its first letter ("a2" is a's second)."""
+    return batch.ask(question, question[0])
+
+
 async def _three_answered_while_a_fourth_waits(
     batch: TurnBatch[str, str], recorder: Recorder
 ) -> asyncio.Future[str]:
-    """One thread: a group of three works while a fourth request waits; the group is
-    answered.  The fourth's answer to come."""
-    first = [batch.ask(q) for q in ("a", "b", "c")]
+    """One thread: a group of three (clients a, b and c, who have asked once before and
+    come back) works while a fourth request (d) waits; the group is answered.  The fourth's
+    answer to come; ``recorder.groups`` holds the groups from the three's second on."""
+    before = [ask(batch, q) for q in ("a0", "b0", "c0")]
     await _turns()
-    left = batch.ask("d")  # waits for the group at work
+    recorder.released.release()
+    await asyncio.gather(*before)
+    recorder.groups.clear()
+    first = [ask(batch, q) for q in ("a", "b", "c")]
+    await _turns()
+    left = ask(batch, "d")  # waits for the group at work
     await _turns()
     recorder.released.release()
     assert await asyncio.gather(*first) == ["A", "B", "C"]
@@ -105,77 +122,98 @@ def test_a_failure_of_the_whole_group_answers_each_question_with_it() -> None:
     assert all(isinstance(a, RuntimeError) for a in answers)
 
 
-def test_a_lone_question_left_when_a_group_ends_waits_briefly_for_company() -> None:
-    """The question that waited for a busy group does not go alone the moment that group
-    ends: one that arrives within ``company`` goes with it; if none comes, it goes alone."""
+def test_requests_left_when_a_group_ends_wait_for_the_quick_clients_it_answered() -> None:
+    """One thread (FHIR registrations): clients a, b and c have come back at once before
+    (quick).  While their group works a fourth request waits; when the group ends, the
+    three come back one by one and the next group starts once all four requests are there,
+    not with the first to come back.  A quick client that does not come back is waited for
+    no longer than ``company``."""
     recorder = Recorder(hold=True)
-    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
 
-    async def ask() -> list[str]:
-        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=2, company=company)
-        first = batch.ask("a")
-        await _turns()
-        second = batch.ask("b")  # lone: waits for a's group
-        await _turns()
-        recorder.released.release()
-        assert await first == "A"
-        await _turns()  # a's client is back a little later
-        third = batch.ask("c")
-        await _turns()
-        assert recorder.groups == [["a"], ["b", "c"]]
-        recorder.released.release()
-        assert await asyncio.gather(second, third) == ["B", "C"]
-        batch = TurnBatch(recorder, threads=2, company=company)  # an idle worker
-        fourth = batch.ask("d")  # nothing works: goes at once
-        await _turns()
-        fifth = batch.ask("e")  # lone, waits for d's group
-        await _turns()
-        recorder.released.release()
-        assert await fourth == "D"
-        await asyncio.sleep(company * 1.5)  # nobody comes: e goes alone
-        assert recorder.groups[2:] == [["d"], ["e"]]
-        recorder.released.release()
-        return [await fifth]
-
-    assert asyncio.run(ask()) == ["E"]
-
-
-def test_the_requests_left_when_a_group_ends_wait_for_the_clients_it_answered() -> None:
-    """One thread (FHIR registrations): while a group of three works a fourth request
-    waits; when the group ends, its three clients come back one by one and the next group
-    starts once all four requests are there, not with the first to come back.  A client
-    that does not come back is waited for no longer than ``company``."""
-    recorder = Recorder(hold=True)
-    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
-
-    async def ask() -> list[str]:
-        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
-        left = await _three_answered_while_a_fourth_waits(batch, recorder)
+    async def run() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(
+            recorder, threads=1, company=COMPANY, quick=ALWAYS_QUICK
+        )
+        first = await _three_answered_while_a_fourth_waits(batch, recorder)
         back = []
         for again in ("a2", "b2"):
-            back.append(batch.ask(again))
+            back.append(ask(batch, again))
             await _turns()
-        assert recorder.groups == [["a", "b", "c"]]  # d, a2 and b2 wait for c's client
-        back.append(batch.ask("c2"))
+        assert recorder.groups == [["a", "b", "c"]]  # d, a2 and b2 wait for c
+        back.append(ask(batch, "c2"))
         await _turns()
         assert recorder.groups[1:] == [["d", "a2", "b2", "c2"]]
         recorder.released.release()
-        answered = await asyncio.gather(left, *back)
-        batch = TurnBatch(recorder, threads=1, company=company)  # an idle worker
-        lone = batch.ask("e")  # nothing at work: goes at once
+        answered = await asyncio.gather(first, *back)
+        late = ask(batch, "e")  # a new client, while a2, b2, c2 and d are awaited
         await _turns()
-        late = batch.ask("f")
-        await _turns()
-        recorder.released.release()
-        assert await lone == "E"
-        await _turns()
-        assert recorder.groups[2:] == [["e"]]  # f waits for e's client ...
-        await asyncio.sleep(company * 1.5)  # ... who does not come back: f goes alone
-        assert recorder.groups[3:] == [["f"]]
+        assert recorder.groups[2:] == []
+        await asyncio.sleep(COMPANY * 1.5)  # none of them comes back: e goes alone
+        assert recorder.groups[2:] == [["e"]]
         recorder.released.release()
         return [*answered, await late]
 
-    assert asyncio.run(ask()) == ["D", "A2", "B2", "C2", "F"]
+    assert asyncio.run(run()) == ["D", "A2", "B2", "C2", "E"]
+
+
+def test_requests_of_clients_not_quick_are_never_held() -> None:
+    """Clients that did not come back at once last time (an open-loop load, a feed with
+    think time) are not waited for: a request left when a group ends starts the next group
+    at once, and one that arrives at an idle worker goes at once."""
+    recorder = Recorder(hold=True)
+
+    async def run() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(
+            recorder, threads=1, company=COMPANY, quick=NEVER_QUICK
+        )
+        left = await _three_answered_while_a_fourth_waits(batch, recorder)
+        await _turns()
+        assert recorder.groups == [["a", "b", "c"], ["d"]]  # at once, not after ``company``
+        recorder.released.release()
+        assert await left == "D"
+        again = ask(batch, "a2")
+        await _turns()
+        assert recorder.groups[2:] == [["a2"]]
+        recorder.released.release()
+        return [await again]
+
+    assert asyncio.run(run()) == ["A2"]
+
+
+def test_a_client_is_awaited_only_if_it_came_back_quickly_last_time() -> None:
+    """Quickness is learnt per client from how long its last request came after the answer
+    before it (``quick`` here a third of ``company``): a asks again at once, b after a
+    while.  The request left when a group ends waits for a; once a is back the next group
+    goes without waiting for b."""
+    recorder = Recorder(hold=True)
+    quick = COMPANY / 3
+
+    async def run() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=COMPANY, quick=quick)
+        first = [ask(batch, q) for q in ("a", "b")]
+        await _turns()
+        recorder.released.release()
+        await asyncio.gather(*first)
+        second = [ask(batch, "a2")]  # at once: a is quick; nobody awaited yet, goes at once
+        await asyncio.sleep(quick * 1.5)
+        second.append(ask(batch, "b2"))  # b is not quick; waits for a2's group
+        recorder.released.release()
+        await second[0]
+        await _turns()
+        assert recorder.groups == [["a", "b"], ["a2"]]  # b2 waits for a, who is quick
+        third = [ask(batch, "a3")]
+        await _turns()
+        assert recorder.groups[2:] == [["b2", "a3"]]
+        third.append(ask(batch, "c"))  # a new client, while [b2, a3] works
+        recorder.released.release()
+        await asyncio.gather(second[1], third[0])
+        third.append(ask(batch, "a4"))  # c waited for a only: now it goes
+        await _turns()
+        assert recorder.groups[3:] == [["c", "a4"]]
+        recorder.released.release()
+        return list(await asyncio.gather(*second, *third))
+
+    assert asyncio.run(run()) == ["A2", "B2", "A3", "C", "A4"]
 
 
 def test_requests_of_the_turn_the_wait_ends_in_go_with_its_group() -> None:
@@ -183,19 +221,22 @@ def test_requests_of_the_turn_the_wait_ends_in_go_with_its_group() -> None:
     turn of the loop: it joins the group about to start; no second, empty group starts."""
     recorder = Recorder(hold=True)
 
-    async def ask() -> list[str]:
-        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=0.5)
-        first = [batch.ask(q) for q in ("a", "b")]
+    async def run() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(
+            recorder, threads=1, company=COMPANY, quick=ALWAYS_QUICK
+        )
+        for round_ in ("", "2"):  # the second round: a and b have come back, quick
+            first = [ask(batch, q + round_) for q in ("a", "b")]
+            await _turns()
+            recorder.released.release()
+            await asyncio.gather(*first)
+        back = [ask(batch, q) for q in ("a3", "b3", "new")]  # one turn
         await _turns()
-        recorder.released.release()
-        await asyncio.gather(*first)
-        back = [batch.ask(q) for q in ("a2", "b2", "new")]  # one turn
-        await _turns()
-        assert recorder.groups[1:] == [["a2", "b2", "new"]]
+        assert recorder.groups[2:] == [["a3", "b3", "new"]]
         recorder.released.release()
         return list(await asyncio.gather(*back))
 
-    assert asyncio.run(ask()) == ["A2", "B2", "NEW"]
+    assert asyncio.run(run()) == ["A3", "B3", "NEW"]
 
 
 def test_the_wait_goes_on_while_clients_keep_coming_back_up_to_a_limit() -> None:
@@ -204,125 +245,97 @@ def test_the_wait_goes_on_while_clients_keep_coming_back_up_to_a_limit() -> None
     came back in time; but not for ever: the wait ends ``LONGEST`` times ``company``
     after it began, however many are still coming."""
     recorder = Recorder(hold=True)
-    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
 
-    async def ask() -> list[str]:
-        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
-        first = [batch.ask(q) for q in ("a", "b", "c")]
-        await _turns()
-        waiting = [batch.ask("d")]
-        await _turns()
-        recorder.released.release()
-        await asyncio.gather(*first)
+    async def run() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(
+            recorder, threads=1, company=COMPANY, quick=ALWAYS_QUICK
+        )
+        left = await _three_answered_while_a_fourth_waits(batch, recorder)
+        waiting = [left]
         for again in ("a2", "b2"):  # each back within ``company`` of the one before
-            await asyncio.sleep(company * 0.6)
-            waiting.append(batch.ask(again))
-        await asyncio.sleep(company * 0.6)
-        assert recorder.groups[1:] == []  # b2 came back in time: still waiting for c's
-        await asyncio.sleep(company * 0.6)  # who does not come
+            await asyncio.sleep(COMPANY * 0.6)
+            waiting.append(ask(batch, again))
+        await asyncio.sleep(COMPANY * 0.6)
+        assert recorder.groups[1:] == []  # b2 came back in time: still waiting for c
+        await asyncio.sleep(COMPANY * 0.6)  # who does not come
         assert recorder.groups[1:] == [["d", "a2", "b2"]]
         recorder.released.release()
         await asyncio.gather(*waiting)
 
-        batch = TurnBatch(recorder, threads=1, company=company)  # an idle worker
-        many = [batch.ask(f"m{i}") for i in range(8)]
-        await _turns()
-        waiting = [batch.ask("n")]
+        many = [ask(batch, f"{c}3") for c in "efghijkl"]  # eight new clients
         await _turns()
         recorder.released.release()
         await asyncio.gather(*many)
-        for i in range(5):  # one every 0.7 company: past the limit (3 company) by the fifth
-            await asyncio.sleep(company * 0.7)
-            waiting.append(batch.ask(f"m{i}-2"))
+        fourth = [ask(batch, f"{c}4") for c in "efghijkl"]  # all back at once: quick now
         await _turns()
-        assert recorder.groups[2] == [f"m{i}" for i in range(8)]
-        assert recorder.groups[3][:4] == ["n", "m0-2", "m1-2", "m2-2"]
-        assert "m4-2" not in recorder.groups[3]  # came after the limit
+        waiting = [ask(batch, "n")]
+        await _turns()
+        recorder.released.release()
+        await asyncio.gather(*fourth)
+        for c in "efghi":  # one every 0.7 company: past the limit (3 company) by the fifth
+            await asyncio.sleep(COMPANY * 0.7)
+            waiting.append(ask(batch, f"{c}5"))
+        await _turns()
+        assert recorder.groups[4][:4] == ["n", "e5", "f5", "g5"]
+        assert "i5" not in recorder.groups[4]  # came after the limit
         recorder.released.release()
         recorder.released.release()
         return list(await asyncio.gather(*waiting))
 
-    assert asyncio.run(ask()) == ["N", "M0-2", "M1-2", "M2-2", "M3-2", "M4-2"]
+    assert asyncio.run(run()) == ["N", "E5", "F5", "G5", "H5", "I5"]
 
 
-def test_when_no_request_waited_the_first_client_back_waits_for_the_other(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """One thread: a group of two ends with no request waiting (both of the worker's
-    clients were in it).  The first of them back does not start a group of one: it waits
-    for the other, and the two go together.  One that comes back alone goes after
-    ``company``; as the other did not come back, the next ``SKIP`` groups do not wait."""
-    monkeypatch.setattr(turn_batch, "SKIP", 1)
+def test_when_no_request_waited_the_first_client_back_waits_for_the_other() -> None:
+    """One thread: a group of two quick clients ends with no request waiting (both of the
+    worker's clients were in it).  The first of them back does not start a group of one: it
+    waits for the other, and the two go together.  One that comes back alone goes after
+    ``company``; the next time it is not held (the other is no longer awaited)."""
     recorder = Recorder(hold=True)
-    company = 0.5  # the server's is COMPANY (2 ms); long here so that a slow machine passes
 
-    async def ask() -> list[str]:
-        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
-        first = [batch.ask(q) for q in ("a", "b")]
+    async def run() -> list[str]:
+        batch: TurnBatch[str, str] = TurnBatch(
+            recorder, threads=1, company=COMPANY, quick=ALWAYS_QUICK
+        )
+        for round_ in ("", "2"):  # the second round: a and b have come back, quick
+            first = [ask(batch, q + round_) for q in ("a", "b")]
+            await _turns()
+            recorder.released.release()
+            assert await asyncio.gather(*first) == ["A" + round_, "B" + round_]
+        back = [ask(batch, "a3")]
         await _turns()
+        assert recorder.groups == [["a", "b"], ["a2", "b2"]]  # a3 waits for b
+        back.append(ask(batch, "b3"))
+        await _turns()
+        assert recorder.groups[2:] == [["a3", "b3"]]
         recorder.released.release()
-        assert await asyncio.gather(*first) == ["A", "B"]
-        back = [batch.ask("a2")]
+        assert await asyncio.gather(*back) == ["A3", "B3"]
+        alone = ask(batch, "a4")
         await _turns()
-        assert recorder.groups == [["a", "b"]]  # a2 waits for b's client
-        back.append(batch.ask("b2"))
-        await _turns()
-        assert recorder.groups[1:] == [["a2", "b2"]]
+        assert recorder.groups[3:] == []  # waits for b ...
+        await asyncio.sleep(COMPANY * 1.5)  # ... who does not come back
+        assert recorder.groups[3:] == [["a4"]]
         recorder.released.release()
-        assert await asyncio.gather(*back) == ["A2", "B2"]
-        alone = batch.ask("a3")
+        assert await alone == "A4"
+        again = ask(batch, "a5")
         await _turns()
-        assert recorder.groups[2:] == []  # waits for b's client ...
-        await asyncio.sleep(company * 1.5)  # ... who does not come back
-        assert recorder.groups[2:] == [["a3"]]
+        assert recorder.groups[4:] == [["a5"]]  # only a was in the last group: at once
         recorder.released.release()
-        assert await alone == "A3"
-        again = [batch.ask("a4")]
-        await _turns()
-        assert recorder.groups[3:] == [["a4"]]  # nothing works: at once
-        again.append(batch.ask("a5"))
-        recorder.released.release()
-        await _turns()
-        # a5 waited for a4's group only, not then for a4's client: b's had not come back
-        assert recorder.groups[4:] == [["a5"]]
-        recorder.released.release()
-        return list(await asyncio.gather(*again))
+        return [await again]
 
-    assert asyncio.run(ask()) == ["A4", "A5"]
+    assert asyncio.run(run()) == ["A5"]
 
 
-def test_clients_that_do_not_come_back_at_once_are_not_waited_for(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Requests that arrive on their own schedule (an open-loop load, a feed with think time):
-    after a wait in which none of the three clients answered came back, the next ``SKIP``
-    groups start the moment the one before ends; then the worker waits again."""
-    monkeypatch.setattr(turn_batch, "SKIP", 1)
-    recorder = Recorder(hold=True)
-    company = 0.5  # long, so that a slow machine passes; the server's is 2 ms
+def test_remembered_clients_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server meets many connections that never come back; what it remembers of them
+    stays bounded (the oldest are forgotten)."""
+    monkeypatch.setattr(turn_batch, "REMEMBERED", 8)
+    recorder = Recorder(hold=False)
 
-    async def ask() -> list[str]:
-        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, company=company)
-        left = await _three_answered_while_a_fourth_waits(batch, recorder)
-        await _turns()
-        assert recorder.groups == [["a", "b", "c"]]  # d waits for a, b and c's clients
-        await asyncio.sleep(company * 1.5)  # none of them comes back: d goes alone
-        assert recorder.groups[1:] == [["d"]]
-        later = batch.ask("e")
-        await _turns()
-        recorder.released.release()
-        assert await left == "D"
-        await _turns()
-        assert recorder.groups[2:] == [["e"]]  # at once, not after ``company``
-        last = batch.ask("f")
-        await _turns()
-        recorder.released.release()
-        assert await later == "E"
-        await _turns()
-        assert recorder.groups[3:] == []  # SKIP groups are over: f waits for e's client
-        await asyncio.sleep(company * 1.5)
-        assert recorder.groups[3:] == [["f"]]
-        recorder.released.release()
-        return [await last]
+    async def run() -> int:
+        batch: TurnBatch[str, str] = TurnBatch(recorder, threads=1, quick=ALWAYS_QUICK)
+        for i in range(100):
+            await batch.ask(f"q{i}", ("10.0.0.1", 40000 + i))
+            await _turns(1)
+        return len(batch._answered_at)
 
-    assert asyncio.run(ask()) == ["F"]
+    assert asyncio.run(run()) <= 8
