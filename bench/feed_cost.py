@@ -19,13 +19,9 @@ else the machine does.  It counts this process only (not PostgreSQL, not the ker
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 
+import callgrind
 import mllp_bench
 import stack
 
@@ -63,22 +59,11 @@ def measure(group: int, groups: int, pg: str) -> float:
 
 def instructions(args: argparse.Namespace) -> int:
     """Instructions per feed: two runs under callgrind, differenced."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed")
-    totals = []
-    for groups in (args.groups, args.groups + 100):
-        with tempfile.NamedTemporaryFile(suffix=".callgrind") as out:
-            command = [
-                "valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}",
-                sys.executable, __file__, "--group", str(args.group), "--groups", str(groups),
-                "--pg", args.pg,
-            ]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        if found is None:
-            raise SystemExit(f"no instruction count from callgrind:\n{done.stderr[-2000:]}")
-        totals.append(int(found.group(1)))
-    return (totals[1] - totals[0]) // (100 * args.group)
+    return callgrind.per_unit(
+        __file__,
+        lambda groups: ["--group", str(args.group), "--groups", str(groups), "--pg", args.pg],
+        args.groups, 100, args.group,
+    )  # fmt: skip
 
 
 def main() -> None:

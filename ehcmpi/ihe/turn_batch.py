@@ -31,8 +31,8 @@ for the others.  Clients that ask on their own schedule (open-loop load, a feed 
 time) are never awaited, so requests from them are not held: a group starts at once when none
 works, and the moment the one before ends when one does.  Until 2026-11-28 the worker could
 not tell the two kinds apart and guessed by a timer — after a wait in which fewer than half of
-the answered clients came back, it waited for none during the next eight groups — which a
-closed loop slowed by a busy machine mistook for an open one (``bench/README.md``).
+the answered clients came back, it waited for none during the next eight groups — and took a
+closed loop slowed by a busy machine for an open one (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ COMPANY = 0.002
 #: a wait that clients keep coming back to ends at the latest this many ``COMPANY`` in
 LONGEST = 3
 #: a client whose last request came at most this long after the answer before it (seconds)
-#: is expected back as fast: closed-loop clients at 32 connections came back within 3 ms of
-#: their answer nine times in ten, open-loop ones after 10–30 ms
+#: is expected back as fast: closed-loop clients at 32 connections (2 workers, a slow day) came
+#: back within 3 ms of their answer nine times in ten; an open-loop client asks when its
+#: schedule says, tens of ms later unless the server has fallen behind
 QUICK = 0.004
 #: clients remembered, at most (connections that closed are forgotten past it)
 REMEMBERED = 4096

@@ -64,6 +64,16 @@ async def _three_answered_while_a_fourth_waits(
     return left
 
 
+async def _a_and_b_twice(batch: TurnBatch[str, str], recorder: Recorder) -> None:
+    """Clients a and b ask together and are answered, twice (the second time they have come
+    back at once: quick); ``recorder.groups`` is then ``[["a", "b"], ["a2", "b2"]]``."""
+    for round_ in ("", "2"):
+        asked = [ask(batch, q + round_) for q in ("a", "b")]
+        await _turns()
+        recorder.released.release()
+        assert await asyncio.gather(*asked) == ["A" + round_, "B" + round_]
+
+
 def test_on_the_loop_one_turns_questions_are_one_group() -> None:
     recorder = Recorder(hold=False)
 
@@ -225,11 +235,7 @@ def test_requests_of_the_turn_the_wait_ends_in_go_with_its_group() -> None:
         batch: TurnBatch[str, str] = TurnBatch(
             recorder, threads=1, company=COMPANY, quick=ALWAYS_QUICK
         )
-        for round_ in ("", "2"):  # the second round: a and b have come back, quick
-            first = [ask(batch, q + round_) for q in ("a", "b")]
-            await _turns()
-            recorder.released.release()
-            await asyncio.gather(*first)
+        await _a_and_b_twice(batch, recorder)
         back = [ask(batch, q) for q in ("a3", "b3", "new")]  # one turn
         await _turns()
         assert recorder.groups[2:] == [["a3", "b3", "new"]]
@@ -296,11 +302,7 @@ def test_when_no_request_waited_the_first_client_back_waits_for_the_other() -> N
         batch: TurnBatch[str, str] = TurnBatch(
             recorder, threads=1, company=COMPANY, quick=ALWAYS_QUICK
         )
-        for round_ in ("", "2"):  # the second round: a and b have come back, quick
-            first = [ask(batch, q + round_) for q in ("a", "b")]
-            await _turns()
-            recorder.released.release()
-            assert await asyncio.gather(*first) == ["A" + round_, "B" + round_]
+        await _a_and_b_twice(batch, recorder)
         back = [ask(batch, "a3")]
         await _turns()
         assert recorder.groups == [["a", "b"], ["a2", "b2"]]  # a3 waits for b
